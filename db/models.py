@@ -1,0 +1,130 @@
+"""ORM models. Media time ``t`` is seconds from the start of the source; wall-clock
+times are naive UTC datetimes."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SessionStatus(str, enum.Enum):
+    running = "running"
+    complete = "complete"
+    failed = "failed"
+    interrupted = "interrupted"
+
+
+class Course(Base):
+    __tablename__ = "courses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sessions: Mapped[list[ClassSession]] = relationship(back_populates="course")
+
+
+class ClassSession(Base):
+    __tablename__ = "class_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    source: Mapped[str] = mapped_column(Text)  # file name, "camera 0", "screen", URL
+    source_kind: Mapped[str] = mapped_column(String(20), default="video")  # video|camera|screen|image|folder|stream
+    status: Mapped[SessionStatus] = mapped_column(Enum(SessionStatus, native_enum=False), default=SessionStatus.running)
+    model_version: Mapped[str] = mapped_column(String(200), default="")
+    analysis_fps: Mapped[float] = mapped_column(Float, default=5.0)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    video_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # media time covered so far
+    frames_analyzed: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str] = mapped_column(Text, default="")  # why it failed / where a broken file stopped
+    course: Mapped[Course | None] = relationship(back_populates="sessions")
+    students: Mapped[list[Student]] = relationship(back_populates="session", cascade="all, delete-orphan")
+
+
+class Student(Base):
+    """One tracked person in one session: "Student N" until the teacher names them."""
+
+    __tablename__ = "students"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("class_sessions.id", ondelete="CASCADE"), index=True)
+    track_id: Mapped[int] = mapped_column(Integer)  # the tracker's id within the session
+    label: Mapped[str] = mapped_column(String(100))  # "Student N"
+    name: Mapped[str | None] = mapped_column(String(200))  # set by the teacher
+    session: Mapped[ClassSession] = relationship(back_populates="students")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.label
+
+
+class Observation(Base):
+    __tablename__ = "observations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("class_sessions.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    t: Mapped[float] = mapped_column(Float)  # media seconds
+    wall_time: Mapped[datetime] = mapped_column(DateTime)
+    angry: Mapped[float] = mapped_column(Float)
+    disgust: Mapped[float] = mapped_column(Float)
+    fear: Mapped[float] = mapped_column(Float)
+    happy: Mapped[float] = mapped_column(Float)
+    sad: Mapped[float] = mapped_column(Float)
+    surprise: Mapped[float] = mapped_column(Float)
+    neutral: Mapped[float] = mapped_column(Float)
+    emotion: Mapped[str] = mapped_column(String(16))
+    box_x: Mapped[int] = mapped_column(Integer)
+    box_y: Mapped[int] = mapped_column(Integer)
+    box_w: Mapped[int] = mapped_column(Integer)
+    box_h: Mapped[int] = mapped_column(Integer)
+    yaw: Mapped[float | None] = mapped_column(Float)  # degrees, + = turned to the image's right
+    pitch: Mapped[float | None] = mapped_column(Float)  # degrees, + = looking up
+    eye_openness: Mapped[float | None] = mapped_column(Float)  # 0 closed .. 1 open
+    engagement: Mapped[float] = mapped_column(Float)  # 0..1
+    confusion: Mapped[float] = mapped_column(Float)  # 0..1
+    __table_args__ = (Index("ix_obs_session_t", "session_id", "t"), Index("ix_obs_student_t", "student_id", "t"))
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("class_sessions.id", ondelete="CASCADE"), index=True)
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))  # None = whole class
+    kind: Mapped[str] = mapped_column(String(20))  # disengaged | confused | absent
+    start_t: Mapped[float] = mapped_column(Float)
+    end_t: Mapped[float | None] = mapped_column(Float)  # None while still active
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ModelEvaluation(Base):
+    __tablename__ = "model_evaluations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    model_name: Mapped[str] = mapped_column(String(200))
+    split: Mapped[str] = mapped_column(String(20))
+    tta: Mapped[bool] = mapped_column(Boolean, default=False)
+    n: Mapped[int] = mapped_column(Integer)
+    accuracy: Mapped[float] = mapped_column(Float)
+    top2: Mapped[float] = mapped_column(Float)
+    per_class: Mapped[dict] = mapped_column(JSON)
+    confusion: Mapped[list] = mapped_column(JSON)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # admin | teacher
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

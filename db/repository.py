@@ -1,0 +1,199 @@
+"""The small API the engine and dashboard use; each function is one transaction unit
+(the caller owns the ``Session`` and commits), except the batch writer, which commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from db.models import (
+    Alert,
+    ClassSession,
+    Course,
+    ModelEvaluation,
+    Observation,
+    SessionStatus,
+    Student,
+    User,
+    utcnow,
+)
+
+EMOTION_COLUMNS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# The export contract (issue 4): one row per observation, these columns first, in this order.
+EXPORT_COLUMNS = (
+    "session_id", "student", "t", "wall_time", *EMOTION_COLUMNS, "emotion", "engagement", "confusion",
+    "box_x", "box_y", "box_w", "box_h", "yaw", "pitch", "eye_openness",
+)
+
+
+def get_or_create_course(s: Session, name: str) -> Course:
+    course = s.scalar(select(Course).where(Course.name == name))
+    if course is None:
+        course = Course(name=name)
+        s.add(course)
+        s.flush()
+    return course
+
+
+def start_session(
+    s: Session, source: str, source_kind: str = "video", model_version: str = "",
+    analysis_fps: float = 5.0, title: str = "", course: str | None = None,
+) -> ClassSession:
+    cs = ClassSession(
+        source=source, source_kind=source_kind, model_version=model_version,
+        analysis_fps=analysis_fps, title=title or source, status=SessionStatus.running,
+        course=get_or_create_course(s, course) if course else None,
+    )
+    s.add(cs)
+    s.commit()
+    return cs
+
+
+def finish_session(
+    s: Session, session_id: int, status: SessionStatus, note: str = "",
+    video_seconds: float | None = None, frames_analyzed: int | None = None,
+) -> None:
+    values: dict = {"status": status, "ended_at": utcnow()}
+    if note:
+        values["note"] = note
+    if video_seconds is not None:
+        values["video_seconds"] = video_seconds
+    if frames_analyzed is not None:
+        values["frames_analyzed"] = frames_analyzed
+    s.execute(update(ClassSession).where(ClassSession.id == session_id).values(**values))
+    # Alerts still open when a session ends, end with it.
+    end_t = values.get("video_seconds")
+    if end_t is not None:
+        s.execute(update(Alert).where(Alert.session_id == session_id, Alert.end_t.is_(None)).values(end_t=end_t))
+    s.commit()
+
+
+def add_student(s: Session, session_id: int, track_id: int) -> Student:
+    n = s.scalar(select(func.count()).select_from(Student).where(Student.session_id == session_id)) or 0
+    st = Student(session_id=session_id, track_id=track_id, label=f"Student {n + 1}")
+    s.add(st)
+    s.flush()
+    return st
+
+
+def write_batch(
+    s: Session, session_id: int, observations: Sequence[dict], video_seconds: float, frames_analyzed: int,
+) -> None:
+    """Observations plus the session's progress counters in one transaction: a crash loses
+    at most this batch, never leaves half of it."""
+    if observations:
+        s.execute(Observation.__table__.insert(), [{"session_id": session_id, **o} for o in observations])
+    s.execute(
+        update(ClassSession).where(ClassSession.id == session_id)
+        .values(video_seconds=video_seconds, frames_analyzed=frames_analyzed)
+    )
+    s.commit()
+
+
+def open_alert(s: Session, session_id: int, kind: str, start_t: float, message: str,
+               student_id: int | None = None) -> Alert:
+    alert = Alert(session_id=session_id, student_id=student_id, kind=kind, start_t=start_t, message=message)
+    s.add(alert)
+    s.flush()
+    return alert
+
+
+def close_alert(s: Session, alert_id: int, end_t: float) -> None:
+    s.execute(update(Alert).where(Alert.id == alert_id).values(end_t=end_t))
+
+
+def list_sessions(s: Session) -> list[ClassSession]:
+    return list(s.scalars(select(ClassSession).order_by(ClassSession.started_at.desc())))
+
+
+def students(s: Session, session_id: int) -> list[Student]:
+    return list(s.scalars(select(Student).where(Student.session_id == session_id).order_by(Student.id)))
+
+
+def alerts(s: Session, session_id: int) -> list[Alert]:
+    return list(s.scalars(select(Alert).where(Alert.session_id == session_id).order_by(Alert.start_t)))
+
+
+def observations_frame(s: Session, session_id: int, since_t: float | None = None) -> pd.DataFrame:
+    """All observations of a session as a DataFrame with :data:`EXPORT_COLUMNS`
+    (``student`` is the display name) plus ``student_id``."""
+    q = (
+        select(Observation, Student.name, Student.label)
+        .join(Student, Student.id == Observation.student_id)
+        .where(Observation.session_id == session_id)
+        .order_by(Observation.t, Observation.student_id)
+    )
+    if since_t is not None:
+        q = q.where(Observation.t >= since_t)
+    rows = []
+    for obs, name, label in s.execute(q):
+        row = {c: getattr(obs, c) for c in EXPORT_COLUMNS if c != "student"}
+        row["student"] = name or label
+        row["student_id"] = obs.student_id
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*EXPORT_COLUMNS, "student_id"])
+
+
+def rename_student(s: Session, student_id: int, name: str) -> None:
+    s.execute(update(Student).where(Student.id == student_id).values(name=name.strip() or None))
+    s.commit()
+
+
+def merge_students(s: Session, keep_id: int, merge_id: int) -> None:
+    """Two tracks that are one person: move the second's observations and alerts to the first."""
+    keep, gone = s.get(Student, keep_id), s.get(Student, merge_id)
+    if keep is None or gone is None or keep.session_id != gone.session_id or keep_id == merge_id:
+        raise ValueError("pick two different students of the same session")
+    s.execute(update(Observation).where(Observation.student_id == merge_id).values(student_id=keep_id))
+    s.execute(update(Alert).where(Alert.student_id == merge_id).values(student_id=keep_id))
+    s.execute(delete(Student).where(Student.id == merge_id))
+    s.commit()
+
+
+def store_evaluation(s: Session, model_name: str, split: str, tta: bool, result: dict) -> ModelEvaluation:
+    ev = ModelEvaluation(
+        model_name=model_name, split=split, tta=tta, n=result["n"], accuracy=result["accuracy"],
+        top2=result["top2"], per_class=result["per_class"], confusion=result["confusion"],
+    )
+    s.add(ev)
+    s.commit()
+    return ev
+
+
+def evaluations(s: Session) -> list[ModelEvaluation]:
+    return list(s.scalars(select(ModelEvaluation).order_by(ModelEvaluation.created_at.desc())))
+
+
+def get_user(s: Session, username: str) -> User | None:
+    return s.scalar(select(User).where(User.username == username))
+
+
+def add_user(s: Session, username: str, password_hash: str, role: str) -> User:
+    if role not in ("admin", "teacher"):
+        raise ValueError(f"role must be admin or teacher, not {role!r}")
+    user = User(username=username, password_hash=password_hash, role=role)
+    s.add(user)
+    s.commit()
+    return user
+
+
+def count_users(s: Session) -> int:
+    return s.scalar(select(func.count()).select_from(User)) or 0
+
+
+def mark_running_as_interrupted(s: Session, older_than: datetime | None = None) -> int:
+    """Sessions left 'running' by a process that died (power cut, kill -9)."""
+    q = update(ClassSession).where(ClassSession.status == SessionStatus.running)
+    if older_than is not None:
+        q = q.where(ClassSession.started_at < older_than)
+    n = s.execute(q.values(status=SessionStatus.interrupted, note="engine stopped without finishing")).rowcount
+    s.commit()
+    return n
+
+
+def iter_session_ids(s: Session) -> Iterable[int]:
+    return s.scalars(select(ClassSession.id).order_by(ClassSession.id))

@@ -1,0 +1,149 @@
+"""``python -m training train|evaluate``: human text by default, one JSON object with --json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our output
+
+from training.data import DataError, load  # noqa: E402
+from training.modelio import DEFAULT_MODEL, MODELS_DIR, ModelError  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m training", description="Train and evaluate the facial-expression CNN.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model on FER2013 (select on PublicTest, report PrivateTest)")
+    t.add_argument("--model", default="fer_fast", help="architecture: seed_vgg, emojify, fer_fast, fer_best")
+    t.add_argument("--data", default=str(SHARED_DATA), help="FER2013 CSV(.gz) or image folder (default: ../shared copy)")
+    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine schedule with warm-up)")
+    t.add_argument("--class-weight-power", type=float, default=0.5, help="0 none, 1 full inverse frequency")
+    t.add_argument("--label-smoothing", type=float, default=0.1)
+    t.add_argument("--patience", type=int, default=15, help="early-stopping patience in epochs (PublicTest accuracy)")
+    t.add_argument("--seed", type=int, default=1337)
+    t.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
+    t.add_argument("--run-dir", default=None, help="checkpoints and logs; re-running resumes (default runs/NAME)")
+    t.add_argument("--out", default=None, help="where to write the model (default models/NAME.keras) and its card")
+    t.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix on a split")
+    e.add_argument("--model", default=str(DEFAULT_MODEL), help=f"model file (default {DEFAULT_MODEL.name})")
+    e.add_argument("--data", default=str(SHARED_DATA))
+    e.add_argument("--split", default="PrivateTest", choices=["Training", "PublicTest", "PrivateTest"])
+    e.add_argument("--tta", action="store_true", help="average with the mirrored face (flip test-time augmentation)")
+    e.add_argument("--confusion-png", default=None, help="also write the confusion matrix as a PNG here")
+    e.add_argument("--db", default=None, help="store the evaluation in this database (SQLAlchemy URL)")
+    e.add_argument("--json", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+        return _evaluate(args)
+    except (DataError, ModelError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume from the last epoch", file=sys.stderr)
+        return 130
+
+
+def _train(args) -> int:
+    from training import evaluate as ev
+    from training.modelio import faces_per_second
+    from training.train import TrainConfig, train
+
+    data = load(args.data)
+    cfg = TrainConfig(
+        model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        label_smoothing=args.label_smoothing, class_weight_power=args.class_weight_power,
+        patience=args.patience, seed=args.seed, limit=args.limit,
+    )
+    run_dir = Path(args.run_dir or Path("runs") / args.model)
+    model, info = train(data, cfg, run_dir)
+    out = Path(args.out or MODELS_DIR / f"{args.model}.keras")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+
+    results = {}
+    for split in ("PublicTest", "PrivateTest"):
+        part = data.split(split)
+        results[split] = ev.metrics(part.labels, ev.predict(model, part.images))
+        results[split + "_tta"] = ev.metrics(part.labels, ev.predict(model, part.images, tta=True))
+    card = _model_card(model, cfg, data, info, results, run_dir, faces_per_second(model, 64))
+    out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(card))
+    else:
+        print(f"saved {out} and its card {out.with_suffix('.json')}")
+        print(ev.format_report(results["PublicTest"], "PublicTest (used for model selection):"))
+        print(ev.format_report(results["PrivateTest"], "PrivateTest (reported, never tuned on):"))
+    return 0
+
+
+def _model_card(model, cfg, data, info, results, run_dir: Path, fps64: float) -> dict:
+    log = run_dir / "log.csv"
+    epochs_run = max(0, len(log.read_text().strip().splitlines()) - 1) if log.exists() else None
+    return {
+        "name": cfg.model,
+        "architecture": model.name,
+        "parameters": int(model.count_params()),
+        "input": {"shape": [48, 48, 1], "preprocessing": "training.preprocessing.prepare_faces: grey, 48x48 "
+                  "(INTER_AREA when shrinking), float32 /255; standardised inside the model"},
+        "labels": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+        "training_data": {"source": Path(data.source).name, "split": "Training",
+                          "images": int(cfg.limit or len(data.split("Training")))},
+        "recipe": {**cfg.__dict__, "optimizer": "AdamW, cosine decay with warm-up",
+                   "augmentation": "flip, rotation +-14 deg, shift 8%, zoom 10%, contrast 20%, random erasing",
+                   "selection": "best PublicTest accuracy epoch"},
+        "epochs_run": epochs_run,
+        "best_epoch": info.get("epoch"),
+        "trained_on": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, keras backend "
+                      f"{os.environ.get('KERAS_BACKEND', 'tensorflow')}",
+        "public_test": _summary(results["PublicTest"]),
+        "private_test": _summary(results["PrivateTest"]),
+        "private_test_flip_tta": _summary(results["PrivateTest_tta"]),
+        "faces_per_second_cpu_batch64": round(fps64),
+        "measured_on": f"{platform.platform()}, {os.cpu_count()} cores",
+    }
+
+
+def _summary(m: dict) -> dict:
+    return {"accuracy": round(m["accuracy"], 4), "top2": round(m["top2"], 4),
+            "recall": {k: round(v["recall"], 4) for k, v in m["per_class"].items()}}
+
+
+def _evaluate(args) -> int:
+    from training import evaluate as ev
+    from training.modelio import load as load_model
+
+    model = load_model(args.model)
+    part = load(args.data).split(args.split)
+    m = ev.metrics(part.labels, ev.predict(model, part.images, tta=args.tta))
+    if args.confusion_png:
+        from training.plots import confusion_png
+
+        confusion_png(m["confusion"], args.confusion_png, title=f"{Path(args.model).stem} on {args.split}")
+    if args.db:
+        from training.store import store_evaluation
+
+        store_evaluation(args.db, model_path=args.model, split=args.split, tta=args.tta, result=m)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        print(ev.format_report(m, f"{Path(args.model).name} on {args.split} of {Path(args.data).name}"
+                               + (" (flip TTA)" if args.tta else "")))
+    return 0
