@@ -46,6 +46,7 @@ class ClassSession(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     video_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # media time covered so far
+    media_duration: Mapped[float | None] = mapped_column(Float)  # whole file's length; None for live sources
     frames_analyzed: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str] = mapped_column(Text, default="")  # why it failed / where a broken file stopped
     course: Mapped[Course | None] = relationship(back_populates="sessions")

@@ -42,9 +42,10 @@ def get_or_create_course(s: Session, name: str) -> Course:
 def start_session(
     s: Session, source: str, source_kind: str = "video", model_version: str = "",
     analysis_fps: float = 5.0, title: str = "", course: str | None = None,
+    media_duration: float | None = None,
 ) -> ClassSession:
     cs = ClassSession(
-        source=source, source_kind=source_kind, model_version=model_version,
+        source=source, source_kind=source_kind, model_version=model_version, media_duration=media_duration,
         analysis_fps=analysis_fps, title=title or source, status=SessionStatus.running,
         course=get_or_create_course(s, course) if course else None,
     )
