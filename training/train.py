@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from training import architectures
-from training.augment import augmenter
+from training.augment import AugmentedFaces
 from training.data import FerData
 from training.labels import NUM_CLASSES
 from training.preprocessing import prepare_faces
@@ -47,12 +47,12 @@ def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
 
 
 class _SaveBest(keras.callbacks.Callback):
-    """Keep the inference model (without augmentation layers) of the best PublicTest epoch.
-    The best score lives in a file so a resumed run does not overwrite a better model."""
+    """Keep the model of the best PublicTest epoch. The best score lives in a file so a
+    resumed run does not overwrite a better model with a worse one."""
 
-    def __init__(self, core: keras.Model, path: Path, state: Path):
+    def __init__(self, path: Path, state: Path):
         super().__init__()
-        self.core, self.path, self.state = core, path, state
+        self.path, self.state = path, state
         self.best = json.loads(state.read_text())["val_accuracy"] if state.exists() else -1.0
 
     def on_epoch_end(self, epoch, logs=None):
@@ -60,7 +60,7 @@ class _SaveBest(keras.callbacks.Callback):
         if acc > self.best:
             self.best = acc
             tmp = self.path.with_name("tmp-" + self.path.name)
-            self.core.save(tmp)
+            self.model.save(tmp)
             os.replace(tmp, self.path)
             self.state.write_text(json.dumps({"val_accuracy": acc, "epoch": epoch + 1}))
 
@@ -73,21 +73,20 @@ def train(data: FerData, cfg: TrainConfig, run_dir: Path) -> tuple[keras.Model, 
     x, y = train_split.images, train_split.labels
     if cfg.limit:
         x, y = x[: cfg.limit], y[: cfg.limit]
-    x_train = prepare_faces(x)
-    y_train = keras.utils.to_categorical(y, NUM_CLASSES)
-    sample_weight = class_weights(y, cfg.class_weight_power)[y]
+    batches = AugmentedFaces(
+        x, keras.utils.to_categorical(y, NUM_CLASSES).astype(np.float32),
+        class_weights(y, cfg.class_weight_power)[y], cfg.batch_size, cfg.seed,
+    )
     x_val = prepare_faces(val_split.images)
     y_val = keras.utils.to_categorical(val_split.labels, NUM_CLASSES)
 
-    core = architectures.build(cfg.model)
-    inp = keras.Input(core.input_shape[1:])
-    trainer = keras.Model(inp, core(augmenter(cfg.seed)(inp)), name=f"{cfg.model}_trainer")
-    steps = int(np.ceil(len(x_train) / cfg.batch_size)) * cfg.epochs
+    model = architectures.build(cfg.model)
+    steps = len(batches) * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(
         cfg.learning_rate / 10, steps, alpha=0.01,
         warmup_target=cfg.learning_rate, warmup_steps=min(steps // 20, 2000),
     )
-    trainer.compile(
+    model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
         metrics=["accuracy"],
@@ -97,17 +96,16 @@ def train(data: FerData, cfg: TrainConfig, run_dir: Path) -> tuple[keras.Model, 
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
-        _SaveBest(core, best_path, run_dir / "best.json"),
+        _SaveBest(best_path, run_dir / "best.json"),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience, mode="max"),
     ]
     started = time.time()
-    trainer.fit(
-        x_train, y_train, sample_weight=sample_weight,
-        validation_data=(x_val, y_val),
-        batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True,
+    model.fit(
+        batches, validation_data=(x_val, y_val), epochs=cfg.epochs,
         callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2,
     )
-    best = keras.saving.load_model(best_path) if best_path.exists() else core
+    # Loaded without compiling, so the shipped file carries no optimizer state (a third the size).
+    best = keras.saving.load_model(best_path, compile=False) if best_path.exists() else model
     info = json.loads((run_dir / "best.json").read_text()) if (run_dir / "best.json").exists() else {}
     info["train_seconds_this_run"] = round(time.time() - started, 1)
     return best, info
