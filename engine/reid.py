@@ -5,11 +5,13 @@ does the wrong thing twice over: the face that moved gets a new track id (its bo
 somewhere else), and the track that stays where the box was now follows someone else's face.
 So identity comes from appearance, with the tracker's continuity as a tie-breaker:
 
-* every face crop becomes a small embedding: the HOG of its grey 32x32 resize (324 numbers,
-  ~20 us a face). On faces detected in the demo gallery the same face in frames seconds apart
-  scores a cosine similarity of 0.85-1.0 (1st-99th percentile), different faces 0.28 on
-  average and under 0.70 for 99.9 % of pairs (``benchmarks/reid_separation.py``);
-* every known student has a template: a running mean of their recent embeddings;
+* every face crop becomes a small embedding: the HOG of its slightly blurred grey 32x32
+  resize (324 numbers, ~50 us a face);
+* every known student has a template: a running mean of their recent embeddings, which
+  averages out the detector's box jitter. On the demo gallery's detected faces a face's new
+  look scores >= 0.70 against its own template 99.4 % of the time, another face's look
+  0.08 % of the time; with boxes jittered by up to 4 px of 76: 99.3 % and 0.02 %
+  (``benchmarks/reid_separation.py``), hence the threshold of 0.70;
 * each frame, faces and known students are paired by a Hungarian assignment
   (``scipy.optimize.linear_sum_assignment``) on similarity, where a face may take a student
   only when it looks like them (similarity >= ``match_similarity``) or is on the track that
@@ -37,12 +39,13 @@ EMBED_SIDE = 32
 # HOG with 16 px blocks of 8 px cells on a 32 px face: 3x3 blocks x 4 cells x 9 orientations.
 _HOG = cv2.HOGDescriptor((EMBED_SIDE, EMBED_SIDE), (16, 16), (8, 8), (8, 8), 9)
 EMBED_DIM = 324
+BLUR_SIGMA = 1.0
 MIN_CROP_PX = 12  # smaller crops carry no usable appearance
 
 
 @dataclass(frozen=True)
 class ReidConfig:
-    match_similarity: float = 0.80  # cosine at or above which a face may be a known student seen elsewhere
+    match_similarity: float = 0.70  # cosine at or above which a face may be a known student seen elsewhere
     keep_bonus: float = 0.10  # a track's own student is preferred by this much over a look-alike
     memory_s: float = 1800.0  # a student unseen for longer is no longer a candidate
     template_rate: float = 0.2  # weight of each new look in a student's running-mean template
@@ -83,6 +86,8 @@ def embed(crops: Sequence[np.ndarray]) -> np.ndarray:
             continue
         grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
         small = cv2.resize(np.ascontiguousarray(grey), (EMBED_SIDE, EMBED_SIDE), interpolation=cv2.INTER_AREA)
+        # A slight blur makes the gradients tolerate the few-pixel box jitter of a face detector.
+        small = cv2.GaussianBlur(small, (0, 0), BLUR_SIGMA)
         v = _HOG.compute(small).ravel()
         # Centre before normalising: HOG entries are all positive, so raw cosines of unrelated
         # faces sit near 0.8; centred, they sit near 0 and the threshold has room.
