@@ -141,29 +141,34 @@ class ScreenSource(Source):
                 raise ScreenError(f"the screen cannot be captured ({exc})") from None
 
     def frames(self) -> Iterator[Frame]:
-        import mss
-
-        # The X connection is opened in the thread that iterates (mss handles are per thread).
-        with _open_mss() as sct:
-            start = time.monotonic()
-            period = 1.0 / self.fps
-            slot, n_out, failures, first_failure = 0, 0, 0, 0.0
+        start = time.monotonic()
+        period = 1.0 / self.fps
+        slot, n_out, failures, first_failure = 0, 0, 0, 0.0
+        sct = None  # the X connection, opened in the thread that iterates (mss handles are per thread)
+        try:
             while True:
                 wait = start + slot * period - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
                 t = time.monotonic() - start
                 try:
+                    sct = sct or _open_mss()
                     image = _to_bgr(sct.grab(self.area))
-                except mss.ScreenShotError as exc:
+                # mss reports a broken X connection as ScreenShotError, or (10.2) as a failed
+                # assert inside its XCB layer; either way: reconnect and retry for a while.
+                except Exception as exc:  # noqa: BLE001
                     now = time.monotonic()
                     if failures == 0:
                         first_failure = now
                     failures += 1
+                    if sct is not None:
+                        _close_quietly(sct)
+                        sct = None
                     if failures >= LIVE_RETRY_READS and now - first_failure >= LIVE_RETRY_SECONDS:
                         self.lost = True
+                        reason = str(exc) or type(exc).__name__
                         self.end_note = (f"the screen stopped giving pictures at {t:.1f} s "
-                                         f"(display closed or resolution changed: {exc})")
+                                         f"(display closed or resolution changed: {reason})")
                         return
                     time.sleep(0.1)
                     continue
@@ -172,6 +177,16 @@ class ScreenSource(Source):
                 n_out += 1
                 # Next slot strictly after now: a slow consumer skips frames instead of queueing them.
                 slot = max(slot + 1, int((time.monotonic() - start) / period) + 1)
+        finally:
+            if sct is not None:
+                _close_quietly(sct)
+
+
+def _close_quietly(sct) -> None:
+    try:
+        sct.close()
+    except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing is left to free
+        pass
 
 
 def _to_bgr(shot) -> np.ndarray:
