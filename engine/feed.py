@@ -13,8 +13,8 @@ picture is bounded (``first_wait_s``) so a browser that never sends one (camera 
 refused, tab closed) ends in a clear message before any session is recorded. A feed that
 goes quiet for ``idle_s`` ends the source as lost.
 
-Privacy: only the latest picture exists on disk, and the dashboard deletes it when the class
-stops; the engine never copies it.
+Privacy: only the latest picture exists on disk; the engine never copies it and deletes it
+when it stops watching (``close``).
 """
 
 from __future__ import annotations
@@ -94,6 +94,10 @@ class FeedSource(Source):
             last_yield = now - start
             yield Frame(n_out, round(last_yield, 6), utcnow(), image)
             n_out += 1
+
+    def close(self) -> None:
+        """The feed's picture is consumed: none is left on disk after the class."""
+        self.path.unlink(missing_ok=True)
 
 
 def write_picture(path: str | Path, jpeg_or_png: bytes) -> None:

@@ -57,6 +57,8 @@ def test_a_feed_that_goes_quiet_ends_as_lost(tmp_path):
     frames = list(source.frames())
     assert len(frames) == 1
     assert source.lost and "sent no picture for 0.5 s" in source.end_note
+    source.close()
+    assert not path.exists()  # no face picture is left behind
 
 
 def test_a_broken_picture_is_skipped(tmp_path):
