@@ -104,6 +104,8 @@ def open_page(url: str, extra_args: list[str]):
     return pw, browser, page
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_the_browser_camera_feeds_pictures_to_the_engine_file(camera_page):
     url, feed = camera_page
     # Chromium's fake camera (a moving test pattern) with the permission prompt answered "allow".
@@ -125,6 +127,8 @@ def test_the_browser_camera_feeds_pictures_to_the_engine_file(camera_page):
         pw.stop()
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_a_refused_camera_is_a_clear_message_and_no_picture(camera_page):
     url, feed = camera_page
     pw, browser, page = open_page(url, ["--use-fake-device-for-media-stream", "--deny-permission-prompts"])

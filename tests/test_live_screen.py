@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
@@ -120,7 +120,7 @@ def test_a_region_is_captured_pixel_for_pixel_at_the_analysis_rate(on_screen, ga
     assert np.array_equal(frames[0].image, gallery_picture)
     gaps = np.diff([f.t for f in frames])
     assert np.all(np.abs(gaps - 0.2) < 0.08), gaps
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     assert now - timedelta(seconds=5) < frames[0].wall_time <= now
 
 
