@@ -3,14 +3,13 @@ picture is set through its memory-mapped framebuffer (benchmarks/virtual_screen.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
 import pytest
+from live_support import load_demo_module
 
 from benchmarks.virtual_screen import VirtualScreen, xvfb_available
 from engine.screen import Monitor, Region, ScreenError, ScreenSource, capture_area, list_monitors, parse_region
@@ -19,21 +18,10 @@ SIZE = (640, 360)
 needs_xvfb = pytest.mark.skipif(not xvfb_available(), reason="Xvfb not installed (apt-get install -y xvfb)")
 
 
-def load_demo_module(repo_root):
-    """assets/make_demo_class.py as a module (assets/ is not a package)."""
-    if "make_demo_class" in sys.modules:
-        return sys.modules["make_demo_class"]
-    spec = importlib.util.spec_from_file_location("make_demo_class", repo_root / "assets" / "make_demo_class.py")
-    demo = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = demo  # its dataclasses look their module up while being created
-    spec.loader.exec_module(demo)
-    return demo
-
-
 @pytest.fixture(scope="module")
-def gallery_picture(repo_root, fer_data, tmp_path_factory):
+def gallery_picture(fer_data, tmp_path_factory):
     """One frame of a 2x3 meeting gallery of FER faces (rendered by assets/make_demo_class.py)."""
-    demo = load_demo_module(repo_root)
+    demo = load_demo_module()
     test = fer_data.split("PrivateTest")
     happy = np.flatnonzero(test.labels == 3)[:6]
     schedule = [demo.Segment(tile=i, start=0, end=1, label="happy", face=int(f)) for i, f in enumerate(happy)]
@@ -139,7 +127,7 @@ def test_a_slow_consumer_skips_frames_instead_of_falling_behind(on_screen):
 
 
 @needs_xvfb
-def test_the_screen_picture_changes_are_seen_and_faces_found(on_screen, gallery_picture, repo_root):
+def test_the_screen_picture_changes_are_seen_and_faces_found(on_screen, gallery_picture):
     from engine.config import load_config
     from engine.detect import FaceDetector
 
@@ -160,7 +148,7 @@ def test_the_screen_picture_changes_are_seen_and_faces_found(on_screen, gallery_
         finally:
             detector.close()
     assert found[0] == []  # an empty (or minimised) meeting is no faces, not an error
-    demo = load_demo_module(repo_root)
+    demo = load_demo_module()
     for tile in demo.layout(SIZE, (2, 3)):
         assert any(iou(f.box, tile.face_box) > 0.4 for f in found[1]), (tile, [f.box for f in found[1]])
 
