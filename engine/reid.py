@@ -136,6 +136,11 @@ class StudentGallery:
             del self.track_student[tid]
         return result
 
+    def assign_boxes(self, t: float, frame: np.ndarray, track_ids: Sequence[int],
+                     boxes: Sequence[Sequence[float]]) -> list[int]:
+        """:meth:`assign` for face boxes ``(x, y, w, h)`` in a BGR ``frame`` (crops made here)."""
+        return self.assign(t, track_ids, [crop_face(frame, b, self.config.margin) for b in boxes])
+
     def _match(self, t: float, track_ids: list[int], vectors: np.ndarray) -> tuple[list[int | None], list[float]]:
         c = self.config
         candidates = [s for s in self.students.values() if t - s.last_seen <= c.memory_s]
