@@ -198,3 +198,27 @@ def mark_running_as_interrupted(s: Session, older_than: datetime | None = None) 
 
 def iter_session_ids(s: Session) -> Iterable[int]:
     return s.scalars(select(ClassSession.id).order_by(ClassSession.id))
+
+
+# --- additions for the dashboard (issue 5) ---
+
+def list_users(s: Session) -> list[User]:
+    return list(s.scalars(select(User).order_by(User.username)))
+
+
+def get_session(s: Session, session_id: int) -> ClassSession | None:
+    return s.get(ClassSession, session_id)
+
+
+def set_session_title(s: Session, session_id: int, title: str) -> None:
+    """The engine titles a session after its file; an upload's file has a generated name,
+    so the dashboard puts the teacher's file name back."""
+    s.execute(update(ClassSession).where(ClassSession.id == session_id).values(title=title))
+    s.commit()
+
+
+def sessions_from_source(s: Session, source_suffix: str) -> list[ClassSession]:
+    """Sessions whose source ends with ``source_suffix`` (the engine may store a full path
+    or just the file name), newest first."""
+    q = select(ClassSession).where(ClassSession.source.endswith(source_suffix, autoescape=True))
+    return list(s.scalars(q.order_by(ClassSession.started_at.desc(), ClassSession.id.desc())))

@@ -1,0 +1,78 @@
+"""``python -m dashboard [--port N] [--host H] [--db URL] [--uploads DIR] [--demo]``: checks the
+port and the database, prints the address, then becomes ``streamlit run dashboard/app.py``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+
+from dashboard.config import ENV_DB, ENV_UPLOADS, MAX_UPLOAD_MB, load_settings
+
+APP = Path(__file__).resolve().parent / "app.py"
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: TIME_WAIT is not "in use"
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def next_free_port(host: str, port: int, tries: int = 50) -> int | None:
+    return next((p for p in range(port + 1, min(port + tries, 65535) + 1) if port_is_free(host, p)), None)
+
+
+def streamlit_command(port: int, host: str, db_url: str, uploads: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(port), "--server.address", host, "--server.headless", "true",
+        "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        "--", "--db", db_url, "--uploads", str(uploads),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dashboard", description="Serve the classroom-engagement dashboard.")
+    ap.add_argument("--port", type=int, default=8501)
+    ap.add_argument("--host", default="localhost", help="address to listen on (0.0.0.0 for the whole network)")
+    ap.add_argument("--db", default=None, help=f"SQLAlchemy URL (default ${ENV_DB} or sqlite:///classroom.db)")
+    ap.add_argument("--uploads", default=None, help="folder for uploaded recordings (default: uploads/ beside the db)")
+    ap.add_argument("--demo", action="store_true", help="add a demo class to the database if it has no sessions")
+    args = ap.parse_args(argv)
+
+    settings = load_settings([a for pair in (("--db", args.db), ("--uploads", args.uploads)) if pair[1] for a in pair])
+    if not port_is_free(args.host, args.port):
+        alt = next_free_port(args.host, args.port)
+        print(f"error: port {args.port} is in use; try --port {alt or args.port + 1}", file=sys.stderr)
+        return 2
+
+    from dashboard.data import DatabaseProblem, list_sessions, open_database
+
+    try:
+        factory = open_database(settings.db_url)
+        if args.demo and not list_sessions(factory):
+            from dashboard.demo import seed_demo
+
+            seed_demo(settings.db_url)
+    except DatabaseProblem as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"Dashboard: http://{shown_host}:{args.port}  (database {settings.db_url}; Ctrl-C stops it)", flush=True)
+    env = {**os.environ, ENV_DB: settings.db_url, ENV_UPLOADS: str(settings.uploads_dir)}
+    cmd = streamlit_command(args.port, args.host, settings.db_url, settings.uploads_dir)
+    # Become the Streamlit server (no wrapper process left to orphan it, Ctrl-C goes straight to it).
+    os.execve(sys.executable, cmd, env)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Streamlit entry point: ``streamlit run dashboard/app.py -- --db URL`` (``python -m dashboard``
+does this for you). Signs the visitor in, then offers the pages their role may use."""
+
+import sys
+from pathlib import Path
+
+# Streamlit puts this script's folder on sys.path, not the repository root the packages live in.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from dashboard import auth, context, ui  # noqa: E402
+
+st.set_page_config(page_title="Classroom engagement", page_icon="🎓", layout="wide")
+
+with ui.explained_database_errors():
+    context.factory()  # opens (and if new, creates) the database; explains a bad one
+
+user = auth.current_user()
+if user is None:
+    # Every page's address shows the sign-in form; once signed in, the same address (and its
+    # ?session=...) shows the page that was asked for.
+    aliases = [st.Page(auth.sign_in_page, title="Sign in", url_path=Path(p).stem, visibility="hidden")
+               for p in ui.ALL_PAGES]
+    st.navigation([st.Page(auth.sign_in_page, title="Sign in", icon="🔑", default=True), *aliases],
+                  position="hidden").run()
+    st.stop()
+
+# Admin pages stay registered for teachers, hidden from their menu, so reaching one by its
+# address shows the page's refusal rather than silently landing elsewhere.
+class_pages = [
+    st.Page(ui.LIVE_PAGE, title="Live class", icon="🎥", default=True),
+    st.Page(ui.RECORDINGS_PAGE, title="Recordings", icon="📼"),
+    st.Page(ui.REPORT_PAGE, title="Session report", icon="📊"),
+    st.Page(ui.STUDENTS_PAGE, title="Students", icon="🧑‍🎓"),
+]
+admin_visibility = "visible" if user.is_admin else "hidden"
+admin_pages = [
+    st.Page(ui.MODEL_PAGE, title="Model evaluation", icon="🧪", visibility=admin_visibility),
+    st.Page(ui.USERS_PAGE, title="Users", icon="👥", visibility=admin_visibility),
+]
+page = st.navigation({"Class": class_pages, "Admin": admin_pages} if user.is_admin else class_pages + admin_pages)
+
+with st.sidebar:
+    st.caption(f"Signed in as **{user.username}** ({user.role})")
+    if st.button("Sign out", key="sign_out"):
+        auth.sign_out()
+        st.rerun()
+    st.caption(f"Database: `{make_url(context.settings().db_url).render_as_string(hide_password=True)}`")
+
+page.run()

@@ -1,0 +1,132 @@
+"""Plotly figures; each takes the tables from :mod:`dashboard.analytics` and returns a figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.analytics import EMOTIONS, format_t
+
+# One colour per emotion, the same on every chart (colour-blind-friendly where it matters most:
+# happy vs the negative emotions).
+EMOTION_COLORS = {
+    "angry": "#d62728",
+    "disgust": "#8c564b",
+    "fear": "#9467bd",
+    "happy": "#2ca02c",
+    "sad": "#1f77b4",
+    "surprise": "#ff7f0e",
+    "neutral": "#b8b8b8",
+}
+ALERT_COLORS = {"confused": "#ff7f0e", "disengaged": "#d62728", "absent": "#7f7f7f"}
+
+
+def _time_axis(fig: go.Figure, seconds: Sequence[float]) -> None:
+    """Label a seconds axis as m:ss."""
+    if len(seconds) == 0:
+        return
+    lo, hi = float(min(seconds)), float(max(seconds))
+    step = max(1.0, (hi - lo) / 8)
+    nice = next((s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600) if s >= step), 3600)
+    ticks = np.arange(lo - lo % nice, hi + nice, nice)
+    fig.update_xaxes(tickvals=ticks, ticktext=[format_t(t) for t in ticks], title_text="time in the recording")
+
+
+def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, str]] = (),
+                bin_s: float = 0.0, height: int = 420) -> go.Figure:
+    """Class mood over time: the share of each emotion as a stacked area, engagement and
+    confusion as lines, alert spans (start, end, kind) shaded."""
+    fig = go.Figure()
+    x = mood.index.to_numpy() + bin_s / 2  # plot each bin at its middle
+    for emotion in EMOTIONS:
+        fig.add_trace(go.Scatter(
+            x=x, y=mood[emotion], name=emotion, stackgroup="mood", mode="lines",
+            line={"width": 0.5, "color": EMOTION_COLORS[emotion]}, fillcolor=EMOTION_COLORS[emotion],
+            hovertemplate=f"{emotion}: %{{y:.0%}}<extra></extra>",
+        ))
+    fig.add_trace(go.Scatter(x=x, y=mood["engagement"], name="engagement", mode="lines",
+                             line={"color": "black", "width": 3}, hovertemplate="engagement %{y:.2f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=x, y=mood["confusion"], name="confusion", mode="lines",
+                             line={"color": "#e377c2", "width": 3, "dash": "dash"},
+                             hovertemplate="confusion %{y:.2f}<extra></extra>"))
+    for start, end, kind in alert_spans:
+        fig.add_vrect(x0=start, x1=end, fillcolor=ALERT_COLORS.get(kind, "#7f7f7f"), opacity=0.18, line_width=0,
+                      layer="above", annotation_text=kind, annotation_position="top left")
+    fig.update_layout(
+        height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
+        legend={"orientation": "h", "y": -0.2}, yaxis={"range": [0, 1], "tickformat": ".0%", "title": "share of faces"},
+    )
+    _time_axis(fig, mood.index.to_numpy())
+    return fig
+
+
+def timeline_heatmap(table: pd.DataFrame, value: str, bin_s: float = 0.0) -> go.Figure:
+    """Students by time: engagement/confusion as a colour scale, or the dominant emotion in
+    each bin in the emotion colours."""
+    x = table.columns.to_numpy(dtype=float) + bin_s / 2
+    y = [str(s) for s in table.index]
+    height = 120 + 28 * len(y)
+    if value == "emotion":
+        codes = table.apply(lambda col: col.map(lambda e: EMOTIONS.index(e) if isinstance(e, str) else np.nan))
+        n = len(EMOTIONS)
+        # A stepped colour scale: code k covers [k/n, (k+1)/n] of the 0..n-1 range.
+        scale = []
+        for k, e in enumerate(EMOTIONS):
+            scale += [[k / n, EMOTION_COLORS[e]], [(k + 1) / n, EMOTION_COLORS[e]]]
+        fig = go.Figure(go.Heatmap(
+            z=codes.to_numpy(dtype=float), x=x, y=y, zmin=-0.5, zmax=n - 0.5, colorscale=scale,
+            text=table.fillna("not seen").to_numpy(), hovertemplate="%{y}: %{text}<extra></extra>",
+            colorbar={"tickvals": list(range(n)), "ticktext": list(EMOTIONS), "title": "emotion"},
+        ))
+    else:
+        colors = "RdYlGn" if value == "engagement" else "Purples"
+        fig = go.Figure(go.Heatmap(
+            z=table.to_numpy(dtype=float), x=x, y=y, zmin=0, zmax=1, colorscale=colors,
+            hovertemplate="%{y}: %{z:.2f}<extra></extra>", colorbar={"title": value},
+        ))
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 20, "b": 10})
+    fig.update_yaxes(autorange="reversed")
+    _time_axis(fig, table.columns.to_numpy(dtype=float))
+    return fig
+
+
+def confusion_heatmap(confusion: Sequence[Sequence[int]], labels: Sequence[str] = EMOTIONS,
+                      normalise: bool = False) -> go.Figure:
+    """Rows = true label, columns = prediction; ``normalise`` divides each row by its total
+    (so the diagonal reads as recall)."""
+    m = np.asarray(confusion, dtype=float)
+    if normalise:
+        m = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    text = [[f"{v:.0%}" if normalise else f"{int(v)}" for v in row] for row in m]
+    fig = go.Figure(go.Heatmap(
+        z=m, x=list(labels), y=list(labels), colorscale="Blues", text=text, texttemplate="%{text}",
+        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+        colorbar={"title": "share of row" if normalise else "faces"},
+    ))
+    fig.update_layout(height=480, margin={"l": 10, "r": 10, "t": 20, "b": 10},
+                      xaxis_title="predicted", yaxis_title="true label")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def accuracy_comparison(rows: pd.DataFrame) -> go.Figure:
+    """Horizontal bars, one per model (``name``, ``accuracy`` 0..1, optional ``low``, ``group``
+    ours/reference)."""
+    colors = rows["group"].map({"ours": "#1f77b4", "reference": "#b0b0b0"}).fillna("#b0b0b0")
+    # A published range (e.g. 72-73.3 %) is drawn as its top with an error bar down to its bottom.
+    low = rows["low"] if "low" in rows else pd.Series([None] * len(rows))
+    minus = [a - lo if pd.notna(lo) else 0.0 for a, lo in zip(rows["accuracy"], low)]
+    text = [f"{lo:.0%}-{a:.1%}" if pd.notna(lo) else f"{a:.1%}" for a, lo in zip(rows["accuracy"], low)]
+    fig = go.Figure(go.Bar(
+        x=rows["accuracy"], y=rows["name"], orientation="h", marker_color=colors, text=text,
+        textposition="outside", error_x={"type": "data", "symmetric": False, "array": [0.0] * len(rows),
+                                         "arrayminus": minus, "color": "#555"},
+        hovertemplate="%{y}: %{text}<extra></extra>",
+    ))
+    fig.update_layout(height=90 + 34 * len(rows), margin={"l": 10, "r": 40, "t": 20, "b": 10},
+                      xaxis={"range": [0, 1], "tickformat": ".0%", "title": "FER2013 PrivateTest accuracy"})
+    fig.update_yaxes(autorange="reversed")
+    return fig

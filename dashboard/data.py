@@ -1,0 +1,224 @@
+"""Data access for the pages: the repository's functions wrapped so that every database
+problem arrives as a :class:`DatabaseProblem` a page can explain (busy, outdated, unusable),
+and ORM rows leave as plain dataclasses (no lazy loading after the session closes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db import connect
+from db import repository as repo
+from db.connection import DatabaseError
+from db.models import SessionStatus
+
+
+class DatabaseProblem(Exception):
+    """``kind`` is "busy" (try again), "outdated" (made by an older version) or "unusable"."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def explain(exc: Exception, url: str = "") -> DatabaseProblem:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    low = text.lower()
+    where = f" ({url})" if url else ""
+    if "locked" in low or "busy" in low:
+        return DatabaseProblem("busy", f"The database is busy{where}: the engine is writing a batch. Try again in a moment.")
+    if "no such table" in low or "no such column" in low or "undefined column" in low or "does not exist" in low:
+        return DatabaseProblem(
+            "outdated",
+            f"The database{where} was made by an older version of this software ({text}). "
+            "Point the dashboard at a new database with --db, or move the old file aside.",
+        )
+    return DatabaseProblem("unusable", f"Cannot read the database{where}: {text}")
+
+
+def open_database(url: str) -> sessionmaker:
+    """The session factory; creates missing tables (a fresh file gets the users table)."""
+    try:
+        return connect(url)
+    except DatabaseError as exc:
+        raise explain(exc.__cause__ or exc, url) from exc
+    except SQLAlchemyError as exc:
+        raise explain(exc, url) from exc
+
+
+@contextmanager
+def reading(factory: sessionmaker) -> Iterator[Session]:
+    try:
+        with factory() as s:
+            yield s
+    except (DBAPIError, SQLAlchemyError) as exc:
+        raise explain(exc, str(factory.kw["bind"].url)) from exc
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: int
+    title: str
+    source: str
+    source_kind: str
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    video_seconds: float
+    media_duration: float | None
+    frames_analyzed: int
+    note: str
+    model_version: str
+    analysis_fps: float
+
+    @property
+    def label(self) -> str:
+        return f"#{self.id} {self.title} ({self.status}, {self.started_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def progress(self) -> float | None:
+        """Share of the file analysed, when its length is known."""
+        if not self.media_duration:
+            return None
+        return max(0.0, min(1.0, self.video_seconds / self.media_duration))
+
+
+@dataclass(frozen=True)
+class StudentInfo:
+    id: int
+    session_id: int
+    track_id: int
+    label: str
+    name: str | None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.label
+
+
+@dataclass(frozen=True)
+class AlertInfo:
+    id: int
+    student_id: int | None
+    kind: str
+    start_t: float
+    end_t: float | None
+    message: str
+
+
+@dataclass(frozen=True)
+class EvaluationInfo:
+    id: int
+    created_at: datetime
+    model_name: str
+    split: str
+    tta: bool
+    n: int
+    accuracy: float
+    top2: float
+    per_class: dict
+    confusion: list
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_name} on {self.split}{' (flip TTA)' if self.tta else ''}, {self.created_at:%Y-%m-%d %H:%M}"
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str
+    role: str
+    password_hash: str
+    created_at: datetime
+
+
+def _session_info(cs) -> SessionInfo:
+    status = cs.status.value if isinstance(cs.status, SessionStatus) else str(cs.status)
+    return SessionInfo(
+        id=cs.id, title=cs.title or cs.source, source=cs.source, source_kind=cs.source_kind, status=status,
+        started_at=cs.started_at, ended_at=cs.ended_at, video_seconds=cs.video_seconds or 0.0,
+        media_duration=cs.media_duration, frames_analyzed=cs.frames_analyzed or 0, note=cs.note or "",
+        model_version=cs.model_version or "", analysis_fps=cs.analysis_fps or 0.0,
+    )
+
+
+def list_sessions(factory: sessionmaker) -> list[SessionInfo]:
+    with reading(factory) as s:
+        return [_session_info(cs) for cs in repo.list_sessions(s)]
+
+
+def get_session(factory: sessionmaker, session_id: int) -> SessionInfo | None:
+    with reading(factory) as s:
+        cs = repo.get_session(s, session_id)
+        return _session_info(cs) if cs else None
+
+
+def sessions_from_source(factory: sessionmaker, source_suffix: str) -> list[SessionInfo]:
+    with reading(factory) as s:
+        return [_session_info(cs) for cs in repo.sessions_from_source(s, source_suffix)]
+
+
+def set_session_title(factory: sessionmaker, session_id: int, title: str) -> None:
+    with reading(factory) as s:
+        repo.set_session_title(s, session_id, title)
+
+
+def students(factory: sessionmaker, session_id: int) -> list[StudentInfo]:
+    with reading(factory) as s:
+        return [StudentInfo(st.id, st.session_id, st.track_id, st.label, st.name) for st in repo.students(s, session_id)]
+
+
+def alerts(factory: sessionmaker, session_id: int) -> list[AlertInfo]:
+    with reading(factory) as s:
+        return [AlertInfo(a.id, a.student_id, a.kind, a.start_t, a.end_t, a.message) for a in repo.alerts(s, session_id)]
+
+
+def observations(factory: sessionmaker, session_id: int, since_t: float | None = None) -> pd.DataFrame:
+    with reading(factory) as s:
+        return repo.observations_frame(s, session_id, since_t=since_t)
+
+
+def rename_student(factory: sessionmaker, student_id: int, name: str) -> None:
+    with reading(factory) as s:
+        repo.rename_student(s, student_id, name)
+
+
+def merge_students(factory: sessionmaker, keep_id: int, merge_id: int) -> None:
+    with reading(factory) as s:
+        repo.merge_students(s, keep_id, merge_id)
+
+
+def evaluations(factory: sessionmaker) -> list[EvaluationInfo]:
+    with reading(factory) as s:
+        return [
+            EvaluationInfo(e.id, e.created_at, e.model_name, e.split, bool(e.tta), e.n, e.accuracy, e.top2,
+                           dict(e.per_class or {}), list(e.confusion or []))
+            for e in repo.evaluations(s)
+        ]
+
+
+def count_users(factory: sessionmaker) -> int:
+    with reading(factory) as s:
+        return repo.count_users(s)
+
+
+def get_user(factory: sessionmaker, username: str) -> UserInfo | None:
+    with reading(factory) as s:
+        u = repo.get_user(s, username)
+        return UserInfo(u.username, u.role, u.password_hash, u.created_at) if u else None
+
+
+def list_users(factory: sessionmaker) -> list[UserInfo]:
+    with reading(factory) as s:
+        return [UserInfo(u.username, u.role, u.password_hash, u.created_at) for u in repo.list_users(s)]
+
+
+def add_user(factory: sessionmaker, username: str, password_hash: str, role: str) -> None:
+    with reading(factory) as s:
+        repo.add_user(s, username, password_hash, role)

@@ -1,0 +1,114 @@
+"""Running the engine's command line as a subprocess (the dashboard never imports the
+engine): ``python -m engine process FILE --db URL --json`` for recordings and
+``python -m engine live ... --db URL`` for a class. Progress and results are read from the
+database; stdout/stderr go to log files so a full pipe can never stall the engine."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dashboard.config import REPO_ROOT
+
+
+@dataclass
+class EngineJob:
+    kind: str  # "process" | "live"
+    command: list[str]
+    proc: subprocess.Popen
+    stdout_path: Path
+    stderr_path: Path
+    started: float = field(default_factory=time.time)  # wall clock, seconds since the epoch
+    source_name: str = ""  # file name the engine records as the session's source
+    title: str = ""  # what the teacher called it
+    media_duration: float | None = None  # the file's length as OpenCV measured it, until the engine records its own
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        return _tail(self.stderr_path, lines)
+
+    def result(self) -> dict | None:
+        """The engine's one JSON object (``--json``), once it has finished successfully."""
+        if self.running or not self.stdout_path.exists():
+            return None
+        for line in reversed(self.stdout_path.read_text(errors="replace").splitlines()):
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError:
+                    return None
+        return None
+
+    def error_message(self) -> str:
+        """The engine's own words for a failure: its last stderr lines (tracebacks trimmed to
+        their final line)."""
+        text = self.stderr_tail(40).strip()
+        if "Traceback (most recent call last)" in text:
+            last = [ln for ln in text.splitlines() if ln.strip()][-1]
+            return last
+        return "\n".join(text.splitlines()[-8:]) or f"the engine exited with code {self.returncode}"
+
+
+def _tail(path: Path, lines: int) -> str:
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def engine_command(mode: str, args: Sequence[str], db_url: str, json_output: bool = False) -> list[str]:
+    cmd = [sys.executable, "-m", "engine", mode, *args, "--db", db_url]
+    return cmd + ["--json"] if json_output else cmd
+
+
+def _launch(kind: str, cmd: list[str], log_dir: Path, stem: str) -> EngineJob:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out, err = log_dir / f"{stem}.{kind}.out", log_dir / f"{stem}.{kind}.err"
+    with out.open("wb") as fo, err.open("wb") as fe:
+        # Run from the repository root so ``-m engine`` resolves whatever the dashboard's cwd.
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+    return EngineJob(kind=kind, command=cmd, proc=proc, stdout_path=out, stderr_path=err)
+
+
+def start_processing(video: Path, db_url: str, log_dir: Path, fps: float | None = None, title: str = "") -> EngineJob:
+    args = [str(video)] + (["--fps", f"{fps:g}"] if fps else [])
+    job = _launch("process", engine_command("process", args, db_url, json_output=True), log_dir, video.stem)
+    job.source_name, job.title = video.name, title or video.name
+    return job
+
+
+def start_live(source_args: Sequence[str], db_url: str, log_dir: Path, title: str = "") -> EngineJob:
+    stem = time.strftime("live-%Y%m%d-%H%M%S")
+    job = _launch("live", engine_command("live", source_args, db_url), log_dir, stem)
+    job.title = title
+    return job
+
+
+def stop(job: EngineJob, grace_s: float = 15.0) -> int | None:
+    """Ask the engine to finish (SIGINT, as Ctrl-C: it writes its last batch and marks the
+    session); kill it only if it ignores that for ``grace_s`` seconds."""
+    if not job.running:
+        return job.returncode
+    job.proc.send_signal(signal.SIGINT)
+    try:
+        return job.proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        job.proc.terminate()
+        try:
+            return job.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            job.proc.kill()
+            return job.proc.wait()

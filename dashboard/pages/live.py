@@ -1,0 +1,145 @@
+"""Live class: start/stop the engine on a camera, then watch the class mood, one tile per
+student and the alert feed, refreshed every few seconds."""
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analytics, auth, charts, context, data, engine_cli, ui
+from dashboard.live_sources import SOURCES
+
+JOB_KEY = "live_job"
+REFRESH_S = 3.0  # how often the monitor redraws
+HISTORY_S = 300.0  # "the last minutes" shown in the mood chart
+NOW_WINDOW_S = 10.0  # a student seen within this much media time counts as present now
+TILES_PER_ROW = 4
+EMOJI = {"angry": "😠", "disgust": "🤢", "fear": "😨", "happy": "🙂", "sad": "🙁", "surprise": "😮", "neutral": "😐"}
+
+auth.signed_in_user()
+st.title("Live class")
+settings = context.settings()
+factory = context.factory()
+
+
+def controls() -> None:
+    """Start/stop the engine's live mode in the background (a subprocess this browser tab owns)."""
+    job = st.session_state.get(JOB_KEY)
+    if job is not None and job.running:
+        st.success(f"The engine is watching **{job.title}** (process {job.proc.pid}).", icon="🎥")
+        if st.button("Stop the class", type="primary", key="live_stop"):
+            with st.spinner("Stopping: the engine writes its last observations and closes the session…"):
+                engine_cli.stop(job)
+            st.session_state.pop(JOB_KEY, None)
+            st.rerun()
+        return
+    if job is not None:  # ended on its own: most likely the camera could not be opened
+        if job.returncode not in (0, None):
+            st.error(f"The engine stopped: {job.error_message()}", icon="❌")
+        st.session_state.pop(JOB_KEY, None)
+    left, right = st.columns([1, 2])
+    with left:
+        index = st.selectbox("Source", range(len(SOURCES)), format_func=lambda i: SOURCES[i].label, key="live_source",
+                             help="Where the engine takes its video from.")
+    source = SOURCES[index]
+    with right:
+        args = source.options()
+    if source.help:
+        st.caption(source.help)
+    if st.button("Start the class", type="primary", key="live_start", disabled=args is None):
+        st.session_state[JOB_KEY] = engine_cli.start_live(args, settings.db_url, settings.uploads_dir / "engine-logs",
+                                                          title=source.label)
+        st.rerun()
+
+
+def watched_session(running: list[data.SessionInfo]) -> data.SessionInfo | None:
+    """The session to show: the one our engine just started, else the newest running one."""
+    job = st.session_state.get(JOB_KEY)
+    if job is not None:
+        since = datetime.fromtimestamp(job.started - 2, tz=timezone.utc).replace(tzinfo=None)
+        ours = [s for s in running if s.started_at >= since]
+        if ours or job.running:
+            return ours[0] if ours else None  # None while our engine is still starting
+    if len(running) > 1:
+        ids = [s.id for s in running]
+        chosen = st.selectbox("Running sessions", ids, key="live_watch",
+                              format_func=lambda i: next(s.label for s in running if s.id == i))
+        return next(s for s in running if s.id == chosen)
+    return running[0] if running else None
+
+
+def student_tile(name: str, row: pd.Series | None) -> None:
+    with st.container(border=True):
+        st.markdown(f"**{name}**")
+        if row is None:
+            st.caption("not in view")
+            return
+        st.markdown(f"{EMOJI.get(row['emotion'], '')} {row['emotion']}")
+        st.progress(float(row["engagement"]), text=f"attention {row['engagement']:.2f}")
+        st.caption(f"confusion {row['confusion']:.2f}")
+
+
+def alert_feed(alerts: list[data.AlertInfo], names: dict[int, str]) -> None:
+    if not alerts:
+        st.caption("No alerts so far.")
+        return
+    for a in sorted(alerts, key=lambda a: a.start_t, reverse=True)[:10]:
+        who = "Whole class" if a.student_id is None else names.get(a.student_id, f"student #{a.student_id}")
+        state = "🔴 ongoing" if a.end_t is None else f"until {analytics.format_t(a.end_t)}"
+        st.markdown(f"**{analytics.format_t(a.start_t)}** · {who} · *{a.kind}* ({state})  \n{a.message}")
+
+
+@st.fragment(run_every=REFRESH_S)
+def monitor() -> None:
+    with ui.explained_database_errors():
+        running = [s for s in data.list_sessions(factory) if s.status == "running"]
+        session = watched_session(running)
+        if session is None:
+            job = st.session_state.get(JOB_KEY)
+            if job is not None and job.running:
+                st.info("Starting the engine (loading the model, opening the camera)…", icon="⏳")
+            else:
+                st.info("No class is being watched right now. Start one above, or from a terminal with "
+                        "`make run` (or `python -m engine live --camera 0 --db URL`); it appears here by itself.",
+                        icon="ℹ️")
+            return
+        frame = data.observations(factory, session.id, since_t=max(0.0, session.video_seconds - HISTORY_S))
+        alerts = data.alerts(factory, session.id)
+        roster = data.students(factory, session.id)
+    st.caption(f"Watching {session.label}; {analytics.format_t(session.video_seconds)} so far. "
+               f"Updates every {REFRESH_S:g} s.")
+    latest = analytics.latest_per_student(frame, NOW_WINDOW_S)
+    now = analytics.mood_now(latest)
+    cols = st.columns(4)
+    cols[0].metric("Students in view", len(latest))
+    cols[1].metric("Attention now", f"{now['engagement']:.2f}" if now else "-")
+    cols[2].metric("Confusion now", f"{now['confusion']:.2f}" if now else "-")
+    top = max(analytics.EMOTIONS, key=lambda e: now.get(e, 0.0)) if now else None
+    cols[3].metric("Main mood now", f"{EMOJI[top]} {top}" if top else "-")
+
+    chart, feed = st.columns([3, 2])
+    with chart:
+        st.markdown("**Class mood, last minutes**")
+        if frame.empty:
+            st.caption("No faces yet.")
+        else:
+            mood = analytics.class_mood(frame, 5)
+            spans = [(a.start_t, a.end_t if a.end_t is not None else session.video_seconds, a.kind)
+                     for a in alerts if a.student_id is None and (a.end_t is None or a.end_t >= frame["t"].min())]
+            st.plotly_chart(charts.mood_figure(mood, spans, bin_s=5, height=320), key="live_mood_chart")
+    with feed:
+        st.markdown("**Alerts**")
+        alert_feed(alerts, {s.id: s.display_name for s in roster})
+
+    st.markdown("**Students**")
+    by_id = {int(r["student_id"]): r for _, r in latest.iterrows()}
+    for start in range(0, len(roster), TILES_PER_ROW):
+        row_cols = st.columns(TILES_PER_ROW)
+        for col, student in zip(row_cols, roster[start:start + TILES_PER_ROW]):
+            with col:
+                student_tile(student.display_name, by_id.get(student.id))
+
+
+controls()
+st.divider()
+monitor()

@@ -1,0 +1,113 @@
+"""Recordings: upload a lecture video, watch the engine analyse it (progress read from the
+database), then open its report. Earlier recordings are listed below."""
+
+import streamlit as st
+
+from dashboard import analytics, auth, context, data, engine_cli, ui
+from dashboard.uploads import VIDEO_EXTENSIONS, UploadRejected, save_upload
+
+JOB_KEY = "processing_job"
+POLL_S = 1.0
+
+auth.signed_in_user()
+st.title("Recordings")
+settings = context.settings()
+factory = context.factory()
+
+
+def upload_form() -> None:
+    st.subheader("Analyse a recording")
+    uploaded = st.file_uploader(
+        "Lecture recording", type=[e.lstrip(".") for e in VIDEO_EXTENSIONS], key="recording_upload",
+        max_upload_size=settings.max_upload_mb,
+        help=f"Up to {settings.max_upload_mb // 1024} GB. The file is stored under a generated name in "
+             f"{settings.uploads_dir}.",
+    )
+    fps = st.number_input("Frames analysed per second of video", min_value=0.5, max_value=30.0, value=5.0, step=0.5,
+                          key="recording_fps", help="More is finer-grained but slower. 5 is plenty for a lecture.")
+    if st.button("Analyse", type="primary", key="recording_start", disabled=uploaded is None):
+        try:
+            path, info = save_upload(uploaded, uploaded.name, settings.uploads_dir)
+        except UploadRejected as exc:
+            st.error(f"Not accepted: {exc}.", icon="🚫")
+            return
+        except OSError as exc:
+            st.error(f"Could not store the upload in {settings.uploads_dir}: {exc}", icon="🛑")
+            return
+        job = engine_cli.start_processing(path, settings.db_url, settings.uploads_dir / "engine-logs", fps=fps,
+                                          title=uploaded.name)
+        job.media_duration = info.duration
+        st.session_state[JOB_KEY] = job
+        st.rerun()
+
+
+@st.fragment(run_every=POLL_S)
+def progress_panel() -> None:
+    job: engine_cli.EngineJob = st.session_state[JOB_KEY]
+    if not job.running:
+        st.rerun()  # finished: redraw the whole page without the poller
+    with ui.explained_database_errors():
+        found = data.sessions_from_source(factory, job.source_name)
+        session = found[0] if found else None
+        if session is not None and session.title != job.title:
+            data.set_session_title(factory, session.id, job.title)
+    st.subheader(f"Analysing {job.title}")
+    if session is None:
+        st.progress(0.0, text="Starting the engine (loading the face detector and the model)…")
+    else:
+        duration = session.media_duration or job.media_duration
+        share = min(1.0, session.video_seconds / duration) if duration else 0.0
+        of = f" of {analytics.format_t(duration)} ({share:.0%})" if duration else ""
+        st.progress(share, text=f"{analytics.format_t(session.video_seconds)}{of} analysed, "
+                                f"{session.frames_analyzed} frames")
+    if st.button("Cancel", key="recording_cancel"):
+        engine_cli.stop(job)
+        st.rerun()
+
+
+def finished_panel(job: engine_cli.EngineJob) -> None:
+    with ui.explained_database_errors():
+        found = data.sessions_from_source(factory, job.source_name)
+    session = found[0] if found else None
+    result = job.result() or {}
+    session_id = result.get("session_id") or (session.id if session else None)
+    if job.returncode == 0:
+        st.success(
+            f"**{job.title}** analysed: {result.get('students', '?')} students, {result.get('faces', '?')} faces, "
+            f"{result.get('alerts', '?')} alerts, in {result.get('wall_seconds', 0):.0f} s.", icon="✅")
+        if session_id is not None and st.button("Open the report", type="primary", key="recording_open"):
+            st.switch_page(ui.REPORT_PAGE, query_params={"session": str(session_id)})
+    else:
+        st.error(f"The engine could not analyse **{job.title}**: {job.error_message()}", icon="❌")
+        if session is not None and session.note:
+            st.caption(f"Session note: {session.note}")
+        if session is not None and session.video_seconds > 0:
+            st.page_link(ui.REPORT_PAGE, label="See the part that was analysed", query_params={"session": str(session.id)})
+    if st.button("Analyse another recording", key="recording_again"):
+        st.session_state.pop(JOB_KEY, None)
+        st.rerun()
+
+
+def earlier_recordings() -> None:
+    st.subheader("Earlier recordings")
+    with ui.explained_database_errors():
+        recordings = [s for s in data.list_sessions(factory) if s.source_kind == "video"]
+    if not recordings:
+        st.caption("None yet: upload one above, or run `python -m engine process lecture.mp4 --db URL`.")
+        return
+    for s in recordings[:30]:
+        icon = ui.STATUS_ICONS.get(s.status, "")
+        length = analytics.format_t(s.media_duration or s.video_seconds)
+        st.page_link(ui.REPORT_PAGE, label=f"{icon} #{s.id} {s.title} · {length} · {s.status} · {s.started_at:%Y-%m-%d %H:%M}",
+                     query_params={"session": str(s.id)})
+
+
+job = st.session_state.get(JOB_KEY)
+if job is None:
+    upload_form()
+elif job.running:
+    progress_panel()
+else:
+    finished_panel(job)
+st.divider()
+earlier_recordings()

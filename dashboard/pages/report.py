@@ -1,0 +1,111 @@
+"""Session report: class mood over time, per-student timelines, the worst moments, a table per
+student, alerts, and the downloads (CSV, HTML, PDF)."""
+
+from collections import Counter
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analytics, auth, charts, context, data, report_export, ui
+
+auth.signed_in_user()
+st.title("Session report")
+factory = context.factory()
+
+with ui.explained_database_errors():
+    sessions = data.list_sessions(factory)
+if not sessions:
+    ui.no_sessions_yet()
+    st.stop()
+
+session = ui.pick_session(sessions, key="report_session")
+with ui.explained_database_errors():
+    frame = data.observations(factory, session.id)
+    alert_rows = data.alerts(factory, session.id)
+
+if session.status == "running":
+    st.info("This session is still being analysed; the report shows what has been recorded so far. "
+            "Reload the page for more.", icon="⏳")
+elif session.status == "failed":
+    st.error(f"The analysis failed{': ' + session.note if session.note else ''}.", icon="❌")
+elif session.status == "interrupted":
+    st.warning(f"The analysis stopped early{': ' + session.note if session.note else ''}; "
+               "the report covers the part that was analysed.", icon="⏸️")
+
+if frame.empty:
+    st.info("No faces have been recorded in this session. If it is still running, wait; if it finished, "
+            "the video may show no one facing the camera.", icon="ℹ️")
+    st.stop()
+
+end_t = float(max(frame["t"].max(), session.video_seconds))
+default_bin = analytics.auto_bin_seconds(end_t)
+bin_s = st.select_slider("Time bin (seconds)", options=list(analytics.BIN_CHOICES), value=default_bin,
+                         key="report_bin", help="Observations are averaged over bins of this width.")
+
+mood = analytics.class_mood(frame, bin_s)
+names = frame.groupby("student_id")["student"].first().to_dict()
+alert_counts = Counter(a.student_id for a in alert_rows if a.student_id is not None)
+summary = analytics.student_summary(frame, dict(alert_counts))
+confused = analytics.notable_moments(mood, "confusion", largest=True, bin_s=bin_s)
+disengaged = analytics.notable_moments(mood, "engagement", largest=False, bin_s=bin_s)
+alerts_table = pd.DataFrame([
+    {"from": analytics.format_t(a.start_t), "to": analytics.format_t(a.end_t) if a.end_t is not None else "ongoing",
+     "who": "whole class" if a.student_id is None else names.get(a.student_id, f"student #{a.student_id}"),
+     "kind": a.kind, "message": a.message}
+    for a in alert_rows
+], columns=["from", "to", "who", "kind", "message"])
+
+cols = st.columns(5)
+cols[0].metric("Students seen", frame["student_id"].nunique())
+cols[1].metric("Length analysed", analytics.format_t(end_t))
+cols[2].metric("Mean engagement", f"{frame['engagement'].mean():.2f}")
+cols[3].metric("Mean confusion", f"{frame['confusion'].mean():.2f}")
+cols[4].metric("Alerts", len(alert_rows))
+
+st.subheader("Class mood over time")
+st.caption("Coloured areas: the share of faces showing each emotion. Lines: mean engagement (solid) and "
+           "confusion (dashed), 0 to 1. Shaded spans: alerts about the whole class.")
+class_spans = [(a.start_t, a.end_t if a.end_t is not None else end_t, a.kind) for a in alert_rows if a.student_id is None]
+mood_fig = charts.mood_figure(mood, class_spans, bin_s=bin_s)
+st.plotly_chart(mood_fig, key="mood_chart")
+
+st.subheader("Per-student timeline")
+value = st.radio("Colour by", ["engagement", "emotion", "confusion"], horizontal=True, key="report_heatmap_value",
+                 format_func={"engagement": "engagement", "emotion": "dominant emotion", "confusion": "confusion"}.get)
+timeline = analytics.student_timeline(frame, bin_s, value)
+heatmap_fig = charts.timeline_heatmap(timeline, value, bin_s=bin_s)
+st.plotly_chart(heatmap_fig, key="timeline_chart")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Most confused moments")
+    st.dataframe(confused, hide_index=True, key="confused_table")
+with right:
+    st.subheader("Least engaged moments")
+    st.dataframe(disengaged, hide_index=True, key="disengaged_table")
+
+st.subheader("Students")
+st.dataframe(summary, hide_index=True, key="summary_table")
+st.page_link(ui.STUDENTS_PAGE, label="Name students or merge duplicates on the Students page", icon="🧑‍🎓")
+
+st.subheader("Alerts")
+if alerts_table.empty:
+    st.write("No alerts in this session.")
+else:
+    st.dataframe(alerts_table, hide_index=True, key="alerts_table")
+
+st.subheader("Download")
+content = report_export.ReportContent(
+    session=session, mood=mood, bin_s=bin_s,
+    figures={"Class mood over time": mood_fig, "Per-student timeline": heatmap_fig},
+    summary=summary, confused=confused, disengaged=disengaged, alerts=alerts_table,
+)
+stem = f"session-{session.id}"
+d1, d2, d3 = st.columns(3)
+d1.download_button("Observations (CSV)", report_export.csv_bytes(frame), file_name=f"{stem}-observations.csv",
+                   mime="text/csv", key="download_csv", on_click="ignore", icon="📄")
+# The HTML and PDF are built only when asked for (they take a moment and most visits don't need them).
+d2.download_button("Report (HTML)", lambda: report_export.html_report(content), file_name=f"{stem}-report.html",
+                   mime="text/html", key="download_html", on_click="ignore", icon="🌐")
+d3.download_button("Report (PDF)", lambda: report_export.pdf_report(content), file_name=f"{stem}-report.pdf",
+                   mime="application/pdf", key="download_pdf", on_click="ignore", icon="📑")

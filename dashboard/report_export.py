@@ -1,0 +1,142 @@
+"""Downloads of a session report: the observations CSV (the engine's export columns), a
+self-contained HTML page (plotly.js inlined: opens offline) and a PDF (fpdf2)."""
+
+from __future__ import annotations
+
+import html
+import io
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.analytics import EMOTIONS, format_t
+from dashboard.charts import EMOTION_COLORS
+from dashboard.data import SessionInfo
+from db.repository import EXPORT_COLUMNS
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Exactly :data:`EXPORT_COLUMNS`, in order: the same file the engine's export writes."""
+    return frame.reindex(columns=list(EXPORT_COLUMNS)).to_csv(index=False).encode()
+
+
+@dataclass
+class ReportContent:
+    session: SessionInfo
+    mood: pd.DataFrame  # analytics.class_mood
+    bin_s: float
+    figures: dict[str, go.Figure]  # heading -> figure
+    summary: pd.DataFrame  # analytics.student_summary
+    confused: pd.DataFrame  # analytics.notable_moments
+    disengaged: pd.DataFrame
+    alerts: pd.DataFrame
+
+
+def _facts(session: SessionInfo) -> list[tuple[str, str]]:
+    return [
+        ("Session", f"#{session.id} {session.title}"),
+        ("Source", f"{session.source} ({session.source_kind})"),
+        ("Status", session.status + (f": {session.note}" if session.note else "")),
+        ("Started (UTC)", f"{session.started_at:%Y-%m-%d %H:%M}"),
+        ("Length analysed", format_t(session.video_seconds)),
+        ("Model", session.model_version or "-"),
+    ]
+
+
+def html_report(content: ReportContent) -> str:
+    s = content.session
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Class report #{s.id} {html.escape(s.title)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;"
+        "text-align:left}th{background:#f3f3f3}</style></head><body>",
+        f"<h1>Class report: {html.escape(s.title)}</h1><table>",
+        *(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _facts(s)),
+        "</table>",
+    ]
+    first = True
+    for heading, fig in content.figures.items():
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        # plotly.js is inlined once, with the first figure; the file works without a network.
+        parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if first else False))
+        first = False
+    for heading, table in (("Most confused moments", content.confused), ("Least engaged moments", content.disengaged),
+                           ("Students", content.summary), ("Alerts", content.alerts)):
+        parts.append(f"<h2>{heading}</h2>")
+        parts.append(table.to_html(index=False, escape=True, border=0) if not table.empty else "<p>None.</p>")
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts.append(f"<p><small>Generated {generated} by the classroom-engagement dashboard.</small></p></body></html>")
+    return "\n".join(parts)
+
+
+def _font_path() -> Path | None:
+    """A Unicode TTF (student names are not Latin-1): matplotlib ships DejaVu Sans."""
+    try:
+        import matplotlib
+
+        p = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        return p if p.exists() else None
+    except ImportError:
+        return None
+
+
+def _mood_png(mood: pd.DataFrame, bin_s: float) -> bytes:
+    """The mood chart drawn with matplotlib (plotly needs a browser to make images)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3.6), dpi=120)
+    x = mood.index.to_numpy() + bin_s / 2
+    ax.stackplot(x, *[mood[e].to_numpy() for e in EMOTIONS], labels=list(EMOTIONS),
+                 colors=[EMOTION_COLORS[e] for e in EMOTIONS], alpha=0.85)
+    ax.plot(x, mood["engagement"], color="black", lw=2, label="engagement")
+    ax.plot(x, mood["confusion"], color="#e377c2", lw=2, ls="--", label="confusion")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time in the recording (s)")
+    ax.set_ylabel("share of faces")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=9, fontsize=7, frameon=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def pdf_report(content: ReportContent) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF(orientation="L", format="A4")
+    font = _font_path()
+    family = "Helvetica"
+    if font:
+        pdf.add_font("DejaVu", "", str(font))
+        pdf.add_font("DejaVu", "B", str(font))  # same face for bold: names must render, style can wait
+        family = "DejaVu"
+    pdf.set_auto_page_break(True, margin=12)
+    pdf.add_page()
+    pdf.set_font(family, "B", 16)
+    pdf.cell(0, 10, f"Class report: {content.session.title}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, "", 10)
+    for k, v in _facts(content.session):
+        pdf.cell(0, 6, f"{k}: {v}", new_x="LMARGIN", new_y="NEXT")
+    if not content.mood.empty:
+        pdf.image(io.BytesIO(_mood_png(content.mood, content.bin_s)), w=260)
+    for heading, table in (("Most confused moments", content.confused), ("Least engaged moments", content.disengaged),
+                           ("Students", content.summary), ("Alerts", content.alerts)):
+        pdf.set_font(family, "B", 12)
+        pdf.cell(0, 9, heading, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(family, "", 8)
+        if table.empty:
+            pdf.cell(0, 6, "None.", new_x="LMARGIN", new_y="NEXT")
+            continue
+        with pdf.table(text_align="LEFT") as t:
+            t.row([str(c) for c in table.columns])
+            for row in table.astype(str).itertuples(index=False):
+                t.row(list(row))
+    return bytes(pdf.output())

@@ -1,0 +1,84 @@
+"""Small widgets shared by the pages: database-problem messages, empty states, the session picker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import streamlit as st
+
+from dashboard.data import DatabaseProblem, SessionInfo
+
+# Page scripts, relative to app.py (what st.switch_page and st.page_link take).
+LIVE_PAGE = "pages/live.py"
+RECORDINGS_PAGE = "pages/recordings.py"
+REPORT_PAGE = "pages/report.py"
+STUDENTS_PAGE = "pages/students.py"
+MODEL_PAGE = "pages/model.py"
+USERS_PAGE = "pages/users.py"
+ALL_PAGES = (LIVE_PAGE, RECORDINGS_PAGE, REPORT_PAGE, STUDENTS_PAGE, MODEL_PAGE, USERS_PAGE)
+
+STATUS_ICONS = {"running": "🟢", "complete": "✅", "failed": "❌", "interrupted": "⏸️"}
+
+
+def show_problem(problem: DatabaseProblem) -> None:
+    if problem.kind == "busy":
+        st.warning(str(problem), icon="⏳")
+        st.button("Try again", key=f"retry_{id(problem)}")
+    else:
+        st.error(str(problem), icon="🛑")
+
+
+@contextmanager
+def explained_database_errors() -> Iterator[None]:
+    """Run a page body; a database problem ends the page with a message instead of a traceback."""
+    try:
+        yield
+    except DatabaseProblem as problem:
+        show_problem(problem)
+        st.stop()
+
+
+def no_sessions_yet() -> None:
+    st.info(
+        "No class sessions yet. Start one from a terminal with `make run` (camera) or "
+        "`python -m engine process lecture.mp4 --db URL`, start a camera on the **Live class** page, "
+        "or upload a recording on the **Recordings** page.",
+        icon="ℹ️",
+    )
+
+
+def session_param() -> int | None:
+    raw = st.query_params.get("session")
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def pick_session(sessions: Sequence[SessionInfo], key: str, label: str = "Class session") -> SessionInfo:
+    """A session selectbox that starts at ``?session=ID`` when given and keeps the URL in step,
+    so a report can be linked to."""
+    ids = [s.id for s in sessions]
+    wanted = session_param()
+    index = ids.index(wanted) if wanted in ids else 0
+    by_id = {s.id: s for s in sessions}
+    chosen = st.selectbox(label, ids, index=index, key=key,
+                          format_func=lambda i: f"{STATUS_ICONS.get(by_id[i].status, '')} {by_id[i].label}")
+    if st.query_params.get("session") != str(chosen):
+        st.query_params["session"] = str(chosen)
+    return by_id[chosen]
+
+
+FLASH_KEY = "flash_message"
+
+
+def flash(message: str) -> None:
+    """A success message that survives the rerun that follows a change."""
+    st.session_state[FLASH_KEY] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop(FLASH_KEY, None)
+    if message:
+        st.success(message, icon="✅")

@@ -1,0 +1,69 @@
+"""Accepting an uploaded recording: the extension is checked, the bytes are saved under a
+generated name (never the uploader's), and OpenCV must be able to open and read it."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+class UploadRejected(Exception):
+    """Not a video we can analyse; the message says why, for the teacher."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def duration(self) -> float | None:
+        return self.frames / self.fps if self.fps > 0 and self.frames > 0 else None
+
+
+def check_extension(name: str) -> str:
+    ext = Path(name).suffix.lower()
+    if ext not in VIDEO_EXTENSIONS:
+        raise UploadRejected(f"{name!r} is not a video file we accept ({', '.join(VIDEO_EXTENSIONS)})")
+    return ext
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Open the file with OpenCV and decode one frame; raises UploadRejected otherwise."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise UploadRejected("the file's content is not a video OpenCV can open")
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise UploadRejected("the video opens but no frame could be decoded (damaged or unsupported codec)")
+        return VideoInfo(
+            frames=int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
+            width=frame.shape[1], height=frame.shape[0],
+        )
+    finally:
+        cap.release()
+
+
+def save_upload(stream: BinaryIO, original_name: str, uploads_dir: Path) -> tuple[Path, VideoInfo]:
+    """Store an upload as ``<uuid><ext>`` in ``uploads_dir`` after checking it; a rejected
+    file is deleted again."""
+    ext = check_extension(original_name)
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+    target = uploads_dir / f"{uuid.uuid4().hex}{ext}"
+    with target.open("wb") as out:
+        shutil.copyfileobj(stream, out, length=1 << 20)
+    try:
+        return target, probe_video(target)
+    except UploadRejected:
+        target.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,135 @@
+"""Screenshots of every dashboard page for docs/dashboard.md, from a real server and a real
+headless Chromium (Debian's /usr/bin/chromium, driven by Playwright; no `playwright install`).
+
+    .venv/bin/python docs/take_screenshots.py [--out docs/screenshots]
+
+Seeds a throw-away database with the demo class (dashboard.demo), a running "live" class, an
+admin and a teacher account, starts `python -m dashboard` on a free port, and saves one PNG
+per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dashboard.demo import seed_demo  # noqa: E402
+from dashboard.passwords import hash_password  # noqa: E402
+from db import connect  # noqa: E402
+from db import repository as repo  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ADMIN, TEACHER, PASSWORD = "admin", "teacher", "correct-horse"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the dashboard exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("the dashboard did not answer /_stcore/health")
+
+
+def seed(db_url: str) -> int:
+    seed_demo(db_url, live=True, seconds=75.0, title="Live: physics, period 4", with_evaluation=False)
+    session_id = seed_demo(db_url)
+    with connect(db_url)() as s:
+        repo.add_user(s, ADMIN, hash_password(PASSWORD), "admin")
+        repo.add_user(s, TEACHER, hash_password(PASSWORD), "teacher")
+    return session_id
+
+
+def sign_in(page, base: str, user: str, goto: bool = True) -> None:
+    if goto:
+        page.goto(base)
+    page.get_by_role("textbox", name="User name").fill(user)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as {user}").wait_for(timeout=30_000)
+
+
+def settle(page, seconds: float = 2.5) -> None:
+    """Let Streamlit finish the run (no 'running' indicator) and plotly draw."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+    time.sleep(seconds)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    args = ap.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"error: {CHROMIUM} not found; apt-get install -y chromium", file=sys.stderr)
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = f"sqlite:///{tmp}/classroom.db"
+        session_id = seed(db_url)
+        port = free_port()
+        base = f"http://localhost:{port}"
+        server = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(port), "--db", db_url],
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            wait_healthy(base, server)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.goto(base)
+                page.get_by_label("User name").wait_for()
+                settle(page, 1)
+                page.screenshot(path=out / "sign_in.png")
+                sign_in(page, base, ADMIN)
+                # Navigate inside the app: a fresh page load is a new session, signed out (by design).
+                shots = [("Live class", "live", 1500), ("Recordings", "recordings", 900),
+                         ("Session report", "report", 2900), ("Students", "students", 1000),
+                         ("Model evaluation", "model", 1900), ("Users", "users", 1000)]
+                for link, name, height in shots:
+                    page.set_viewport_size({"width": 1400, "height": height})
+                    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+                    settle(page)
+                    page.screenshot(path=out / f"{name}.png")
+                    print("saved", out / f"{name}.png")
+                page.set_viewport_size({"width": 1400, "height": 700})
+                page.goto(f"{base}/model")  # a teacher typing an admin page's address
+                sign_in(page, base, TEACHER, goto=False)
+                settle(page, 1)
+                page.screenshot(path=out / "teacher_refused.png")
+                print("saved", out / "teacher_refused.png")
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Face detection with MediaPipe BlazeFace, for close-ups and for rooms of tiny faces.
+
+Two ways to look at a frame:
+
+* **full**: the full-range model (192 px input) on the whole frame. Cheap, good for a
+  webcam or a room where faces are a sizeable part of the picture.
+* **sliced**: the short-range model (128 px input) on overlapping square tiles whose side is
+  about ``tile_face_ratio`` times the face size, upscaled to 128 px when smaller. BlazeFace
+  finds faces that fill roughly 20-80 % of its input, so a 5x5 gallery (faces ~1/6 of the
+  frame) or a ceiling camera (faces of 12-25 px) needs tiles; boxes from neighbouring tiles
+  are merged by non-maximum suppression that prefers boxes not cut by a tile edge.
+
+In **auto** mode a :class:`DetectionPlan` is chosen by a one-off search over tile sizes on an
+early frame (full range, then tiles halving in size) and kept for ``recalibrate_s`` seconds,
+so the decision is not re-made every frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from engine.config import DetectorConfig
+
+SHORT_RANGE_INPUT = 128
+# MediaPipe's keypoint order; "right" is the person's right (the image's left in a frontal face).
+KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face in frame pixels."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    score: float
+    keypoints: np.ndarray  # (6, 2) pixels, in KEYPOINTS order
+    cut: bool = False  # touches the inside edge of the tile it came from (may be part of a face)
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return (round(self.x), round(self.y), round(self.w), round(self.h))
+
+    @property
+    def xyxy(self) -> tuple[float, float, float, float]:
+        return (self.x, self.y, self.x + self.w, self.y + self.h)
+
+    @property
+    def size(self) -> float:
+        return max(self.w, self.h)
+
+
+@dataclass(frozen=True)
+class DetectionPlan:
+    """How frames are searched until the next re-plan."""
+
+    full_range: bool  # run the full-range model on the whole frame
+    tile_sizes: tuple[int, ...] = ()  # short-range tiles of these sides; a side >= the frame = whole frame
+    reason: str = ""
+
+    @property
+    def mode(self) -> str:
+        return "sliced" if self.tile_sizes else "full"
+
+
+@dataclass
+class _PlanState:
+    plan: DetectionPlan | None = None
+    planned_at: float = -math.inf
+    found: int = 0
+    history: list[str] = field(default_factory=list)
+
+
+def tile_grid(width: int, height: int, side: int, overlap: float) -> list[tuple[int, int, int, int]]:
+    """Square tiles ``(x, y, w, h)`` covering the frame, neighbours sharing ``overlap`` of a side;
+    the last row/column is flush with the frame edge. A side >= the frame gives one tile."""
+
+    def starts(extent: int) -> list[int]:
+        if side >= extent:
+            return [0]
+        stride = max(1, side * (1.0 - overlap))
+        n = math.ceil((extent - side) / stride) + 1
+        return sorted({round(v) for v in np.linspace(0, extent - side, n)})
+
+    return [(x, y, min(side, width), min(side, height)) for y in starts(height) for x in starts(width)]
+
+
+def _iou_and_containment(a: Face, b: Face) -> tuple[float, float]:
+    ax0, ay0, ax1, ay1 = a.xyxy
+    bx0, by0, bx1, by1 = b.xyxy
+    iw, ih = max(0.0, min(ax1, bx1) - max(ax0, bx0)), max(0.0, min(ay1, by1) - max(ay0, by0))
+    inter = iw * ih
+    area_a, area_b = a.w * a.h, b.w * b.h
+    union = area_a + area_b - inter
+    return (inter / union if union > 0 else 0.0), (inter / min(area_a, area_b) if min(area_a, area_b) > 0 else 0.0)
+
+
+def merge_faces(faces: list[Face], iou: float, containment: float) -> list[Face]:
+    """Greedy NMS over boxes from several tiles/models.
+
+    Whole (not tile-cut) boxes win over cut ones, then higher scores win; a box overlapping a
+    kept one by more than ``iou`` is the same face. A box lying mostly (``containment``) inside
+    another is a face part (an eye region found by a small tile): the larger whole box stays.
+    """
+    kept: list[Face] = []
+    for f in sorted(faces, key=lambda f: (f.cut, -f.score)):
+        for i, k in enumerate(kept):
+            overlap, inside = _iou_and_containment(f, k)
+            if overlap > iou:
+                break
+            if inside > containment:
+                if not f.cut and f.w * f.h > k.w * k.h:
+                    kept[i] = f
+                break
+        else:
+            kept.append(f)
+    return kept
+
+
+def clip_to_frame(faces: list[Face], width: int, height: int) -> list[Face]:
+    """Boxes cut to the frame (BlazeFace boxes of faces at an edge reach outside it)."""
+    out = []
+    for f in faces:
+        x0, y0 = max(0.0, f.x), max(0.0, f.y)
+        x1, y1 = min(float(width), f.x + f.w), min(float(height), f.y + f.h)
+        if x1 - x0 >= 1 and y1 - y0 >= 1:
+            out.append(Face(x0, y0, x1 - x0, y1 - y0, f.score, f.keypoints, f.cut))
+    return out
+
+
+class FaceDetector:
+    """Finds faces in BGR frames according to a fixed mode or an auto-chosen plan."""
+
+    def __init__(self, cfg: DetectorConfig, mode: str | None = None):
+        import mediapipe as mp  # heavy import, paid only by code that detects
+
+        self.cfg = cfg
+        self.mode = mode or cfg.mode
+        if self.mode not in ("auto", "full", "sliced"):
+            raise ValueError(f"detector mode must be auto, full or sliced, not {self.mode!r}")
+        fd = mp.solutions.face_detection
+        # MediaPipe's own threshold is set a little under ours: our filter is the one that counts,
+        # and it is applied the same way to both models.
+        floor = max(0.05, cfg.min_score - 0.1)
+        self._full = fd.FaceDetection(model_selection=1, min_detection_confidence=floor)
+        self._short = fd.FaceDetection(model_selection=0, min_detection_confidence=floor)
+        self._state = _PlanState()
+
+    # -- public ----------------------------------------------------------------------------
+    def detect(self, image: np.ndarray, t: float = 0.0) -> list[Face]:
+        """Faces in one BGR frame; ``t`` (media seconds) tells auto mode when to re-plan."""
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        plan = self._plan_for(rgb, t)
+        faces = self._run_plan(rgb, plan)
+        self._state.found = max(self._state.found, len(faces))
+        return faces
+
+    @property
+    def plan(self) -> DetectionPlan | None:
+        return self._state.plan
+
+    @property
+    def plan_history(self) -> list[str]:
+        return list(self._state.history)
+
+    def close(self) -> None:
+        self._full.close()
+        self._short.close()
+
+    # -- planning --------------------------------------------------------------------------
+    def _plan_for(self, rgb: np.ndarray, t: float) -> DetectionPlan:
+        st = self._state
+        if self.mode == "full":
+            st.plan = st.plan or DetectionPlan(full_range=True, reason="full mode")
+            return st.plan
+        every = self.cfg.recalibrate_s if (st.plan and st.found) else self.cfg.recalibrate_empty_s
+        if st.plan is None or t - st.planned_at >= every:
+            st.plan = self.search_plan(rgb)
+            st.planned_at, st.found = t, 0
+            st.history.append(f"t={t:.1f}s: {st.plan.reason}")
+        return st.plan
+
+    def search_plan(self, rgb: np.ndarray) -> DetectionPlan:
+        """Look at one frame at every scale and pick the cheapest plan that finds its faces."""
+        h, w = rgb.shape[:2]
+        full = self._filter(self._run_model(self._full, rgb, 0, 0))
+        ladder, side = [], min(h, w)
+        while True:
+            ladder.append(max(side, self.cfg.min_tile_px))
+            if side <= self.cfg.min_tile_px:
+                break
+            side //= 2
+        # The search uses less overlap than tracking: a face cut at one scale is whole at the next.
+        # A box cut by a tile edge is a fragment; at overlap 0.25 the face is whole in a
+        # neighbouring tile or at the next scale.
+        tiled = [f for s in ladder for f in self._run_tiles(rgb, s, overlap=0.25) if not f.cut]
+        everything = merge_faces(full + self._filter(tiled), self.cfg.nms_iou, self.cfg.nms_containment)
+        if not everything:
+            sides = () if self.mode == "auto" else (min(h, w),)
+            return DetectionPlan(full_range=True, tile_sizes=sides, reason="no face found yet: full range only")
+        in_full = sum(any(_iou_and_containment(f, g)[0] > self.cfg.nms_iou for g in full) for f in everything)
+        if self.mode == "auto" and in_full >= self.cfg.full_range_share * len(everything):
+            return DetectionPlan(full_range=True, reason=f"full range finds {in_full} of {len(everything)} faces")
+        sides = self._tile_sides([f.size for f in everything], min(h, w))
+        return DetectionPlan(
+            full_range=False, tile_sizes=sides,
+            reason=f"sliced: full range finds {in_full} of {len(everything)} faces "
+                   f"(sizes {min(f.size for f in everything):.0f}-{max(f.size for f in everything):.0f} px); "
+                   f"tiles of {', '.join(map(str, sides))} px",
+        )
+
+    def _tile_sides(self, sizes: list[float], min_side: int) -> tuple[int, ...]:
+        """One tile side per cluster of face sizes within a factor of 2 of each other. A cluster
+        holding under 10 % of the faces is left out when others exist: a lone box at an odd
+        scale is more often a false find than a face, and each scale costs a full pass of tiles."""
+        groups: list[list[float]] = []
+        for s in sorted(sizes):
+            if groups and s <= 2 * groups[-1][0]:
+                groups[-1].append(s)
+            else:
+                groups.append([s])
+        big = [g for g in groups if len(g) >= 0.1 * len(sizes)] or [max(groups, key=len)]
+        return tuple(sorted({self._side_for(g, min_side) for g in big}))
+
+    def _side_for(self, group: list[float], min_side: int) -> int:
+        typical = float(np.median(group))
+        side = max(self.cfg.min_tile_px, round(self.cfg.tile_face_ratio * typical))
+        # A tile must hold its largest face whole with room to spare, and never exceed the frame.
+        side = max(side, round(1.6 * max(group)))
+        return min(side, min_side)
+
+    # -- running ---------------------------------------------------------------------------
+    def _run_plan(self, rgb: np.ndarray, plan: DetectionPlan) -> list[Face]:
+        faces: list[Face] = []
+        if plan.full_range:
+            faces += self._run_model(self._full, rgb, 0, 0)
+        for side in plan.tile_sizes:
+            faces += self._run_tiles(rgb, side, self.cfg.tile_overlap)
+        merged = merge_faces(self._filter(faces), self.cfg.nms_iou, self.cfg.nms_containment)
+        return clip_to_frame(merged, rgb.shape[1], rgb.shape[0])
+
+    def _run_tiles(self, rgb: np.ndarray, side: int, overlap: float) -> list[Face]:
+        h, w = rgb.shape[:2]
+        faces: list[Face] = []
+        for x0, y0, tw, th in tile_grid(w, h, side, overlap):
+            tile = rgb[y0:y0 + th, x0:x0 + tw]
+            if max(tw, th) < SHORT_RANGE_INPUT:
+                # Upscale small tiles ourselves: the model sees the same pixels either way, but
+                # this is the resize the detector was measured with (bilinear, see docs/engine.md).
+                scale = SHORT_RANGE_INPUT / max(tw, th)
+                tile = cv2.resize(tile, (round(tw * scale), round(th * scale)), interpolation=cv2.INTER_LINEAR)
+            edges = (x0 > 0, y0 > 0, x0 + tw < w, y0 + th < h)
+            faces += self._run_model(self._short, np.ascontiguousarray(tile), x0, y0, (tw, th), edges)
+        return faces
+
+    @staticmethod
+    def _run_model(model, rgb: np.ndarray, x0: int, y0: int, extent: tuple[int, int] | None = None,
+                   inner_edges: tuple[bool, bool, bool, bool] = (False, False, False, False)) -> list[Face]:
+        """Run one MediaPipe detector on an RGB image that sits at (x0, y0) in the frame and
+        covers ``extent`` frame pixels (its own size when not resized)."""
+        ew, eh = extent or (rgb.shape[1], rgb.shape[0])
+        result = model.process(rgb)
+        faces = []
+        for det in result.detections or ():
+            rb = det.location_data.relative_bounding_box
+            x, y, bw, bh = rb.xmin * ew, rb.ymin * eh, rb.width * ew, rb.height * eh
+            kps = np.array([(x0 + k.x * ew, y0 + k.y * eh) for k in det.location_data.relative_keypoints],
+                           dtype=np.float32)
+            margin = 2.0
+            cut = ((inner_edges[0] and x <= margin) or (inner_edges[1] and y <= margin)
+                   or (inner_edges[2] and x + bw >= ew - margin) or (inner_edges[3] and y + bh >= eh - margin))
+            faces.append(Face(x0 + x, y0 + y, bw, bh, float(det.score[0]), kps, cut))
+        return faces
+
+    def _filter(self, faces: list[Face]) -> list[Face]:
+        c = self.cfg
+        return [
+            f for f in faces
+            if f.score >= c.min_score and min(f.w, f.h) >= c.min_face_px and f.w > 0 and f.h > 0
+            and max(f.w / f.h, f.h / f.w) <= c.max_aspect
+        ]
