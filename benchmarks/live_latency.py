@@ -14,6 +14,10 @@ committed). For every observation:
 
 Printed: the machine, medians / 90th / 99th percentiles / maxima, analysed frames per second,
 faces per frame. The poll interval (50 ms) bounds the resolution. Needs the ``xvfb`` package.
+
+``--stages`` measures instead what one analysed frame costs, stage by stage, in this process
+(screen grab, face detection with the plan the detector picks, re-identification, the FER CNN
+on the batch of faces): where the 1 / fps budget goes.
 """
 
 from __future__ import annotations
@@ -107,6 +111,62 @@ def summary(values: list[float]) -> str:
             f"max {a.max():.3f} s")
 
 
+def stage_costs(screen: VirtualScreen, video: Path, frames: int = 20) -> None:
+    """Per-frame cost of each stage on the gallery as captured from the screen."""
+    os.environ["DISPLAY"] = screen.display
+    from engine.config import load_config
+    from engine.detect import FaceDetector
+    from engine.reid import StudentGallery
+    from engine.screen import ScreenSource
+    from training import modelio
+    from training.preprocessing import prepare_faces
+
+    cap = cv2.VideoCapture(str(video))
+    pictures = [cap.read()[1] for _ in range(frames)]
+    cap.release()
+    h, w = pictures[0].shape[:2]
+    grabs = ScreenSource(1000.0, region=f"0,0,{w},{h}").frames()  # no pacing: each next() grabs now
+    detector = FaceDetector(load_config().detector)
+    gallery = StudentGallery()
+    if modelio.DEFAULT_MODEL.exists():
+        model, which = modelio.load(), modelio.DEFAULT_MODEL.name
+    else:  # same architecture, untrained: the cost is the same
+        from training.architectures import build
+
+        model, which = build("fer_fast"), "fer_fast (untrained: models/fer_fast.keras not there yet)"
+    costs: dict[str, list[float]] = {"grab": [], "detect": [], "reid": [], "fer": []}
+    faces_seen = []
+    for i in range(frames):
+        screen.show(pictures[i])
+        start = time.perf_counter()
+        image = next(grabs).image
+        costs["grab"].append(time.perf_counter() - start)
+        if i == 0:
+            detector.detect(image, 0.0)  # the one-off plan search is not a per-frame cost
+        start = time.perf_counter()
+        faces = detector.detect(image, 1.0 + i)
+        costs["detect"].append(time.perf_counter() - start)
+        boxes = [f.box for f in faces]
+        start = time.perf_counter()
+        gallery.assign_boxes(float(i), image, list(range(len(boxes))), boxes)
+        costs["reid"].append(time.perf_counter() - start)
+        crops = [image[y:y + bh, x:x + bw] for x, y, bw, bh in boxes if bw > 0 and bh > 0]
+        start = time.perf_counter()
+        if crops:
+            model.predict_on_batch(prepare_faces(crops))
+        costs["fer"].append(time.perf_counter() - start)
+        faces_seen.append(len(faces))
+    detector.close()
+    print(f"per analysed frame ({w}x{h}, {np.mean(faces_seen):.1f} faces found, detector plan: {detector.plan.reason}; "
+          f"FER model {which}):")
+    total = 0.0
+    for stage, values in costs.items():
+        median = float(np.median(values[1:] or values))
+        total += median
+        print(f"  {stage:7s} median {median * 1000:7.1f} ms")
+    print(f"  total   {total * 1000:7.1f} ms (the budget at 5 fps is 200 ms)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--video", default=str(ROOT / "assets/demo_class.mp4"), help="gallery video to show")
@@ -115,6 +175,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=float, default=10.0,
                    help="seconds of media time left out at the start (model loading, detector planning)")
     p.add_argument("--engine-arg", action="append", default=[], help="extra argument for `engine live` (repeatable)")
+    p.add_argument("--stages", action="store_true", help="measure each stage's cost per frame instead")
     args = p.parse_args(argv)
     video = Path(args.video)
     if not video.exists():
@@ -126,6 +187,10 @@ def main(argv=None) -> int:
     except VirtualScreenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.stages:
+        with screen:
+            stage_costs(screen, video)
+        return 0
     with screen, tempfile.TemporaryDirectory() as tmp:
         player = Player(screen, video)
         h, w = player.frames[0].shape[:2]
