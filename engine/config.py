@@ -75,6 +75,8 @@ class ScoringConfig:
     brow_weight: float
     brow_furrow_drop: float
     min_window_s: float
+    brow_baseline_s: float
+    brow_baseline_min: int
 
 
 @dataclass(frozen=True)
@@ -173,3 +175,7 @@ def _check(cfg: EngineConfig) -> None:
         raise ConfigError("[alerts] class_off_share must not exceed class_share (hysteresis)")
     if cfg.scoring.confusion_ceiling <= cfg.scoring.confusion_floor:
         raise ConfigError("[scoring] confusion_ceiling must be above confusion_floor")
+    if cfg.scoring.brow_furrow_drop <= 0:
+        raise ConfigError("[scoring] brow_furrow_drop must be above 0")
+    if cfg.scoring.smoothing_s < 0 or cfg.scoring.window_s <= 0:
+        raise ConfigError("[scoring] smoothing_s must be >= 0 and window_s above 0")
