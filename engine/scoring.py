@@ -283,6 +283,8 @@ class Scorer:
         cfg = self.scoring
         st = self._students.get(r.student)
         probs = np.asarray(r.probs, dtype=np.float64)
+        if probs.shape != (len(EMOTIONS),):
+            raise ValueError(f"student {r.student}: probs must have shape ({len(EMOTIONS)},), not {probs.shape}")
         if st is None:
             st = _Student(first_seen=t, last_seen=t, window_s=cfg.window_s, brow_baseline_s=cfg.brow_baseline_s)
             self._students[r.student] = st

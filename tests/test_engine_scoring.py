@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from engine.config import load_config
+from engine.config import ConfigError, load_config
 from engine.scoring import AlertEvent, Reading, Scorer
 from training.labels import EMOTIONS
 
@@ -352,6 +352,19 @@ def test_time_going_backwards_is_an_error():
     scorer.update(5.0, [attentive(1)])
     with pytest.raises(ValueError, match="backwards"):
         scorer.update(4.0, [attentive(1)])
+
+
+def test_wrong_probability_shape_is_an_error():
+    scorer = Scorer(*config())
+    with pytest.raises(ValueError, match="shape"):
+        scorer.update(0.0, [attentive(1, np.ones(5) / 5)])
+
+
+def test_config_rejects_a_zero_furrow_drop(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[scoring]\nbrow_furrow_drop = 0.0\n")
+    with pytest.raises(ConfigError, match="brow_furrow_drop"):
+        load_config(path)
 
 
 def test_only_seen_students_are_scored():
