@@ -164,7 +164,7 @@ class _RunningMedian:
         self._arrivals.append((t, value))
         bisect.insort(self._sorted, value)
         start = t - self.span
-        while self._arrivals[0][0] <= start:
+        while self._arrivals and self._arrivals[0][0] <= start:
             _, old = self._arrivals.popleft()
             del self._sorted[bisect.bisect_left(self._sorted, old)]
 
@@ -299,7 +299,7 @@ class Scorer:
         st.away.add(t, dt, 1.0 if self._inattentive(r) else 0.0)
         st.mass.add(t, dt, float(st.probs[_CONFUSION_INDEX].sum()))
         if r.brow is not None and r.brow > 0:
-            if len(st.brow_median) >= cfg.brow_baseline_min:
+            if len(st.brow_median) >= max(1, cfg.brow_baseline_min):
                 median = st.brow_median.median()
                 drop = (median - r.brow) / median if median > 0 else 0.0
                 st.furrow.add(t, dt, min(1.0, max(0.0, drop / cfg.brow_furrow_drop)))
