@@ -1,0 +1,109 @@
+"""Identity over time: face boxes of consecutive frames -> one id per person.
+
+supervision's ByteTrack follows boxes from frame to frame (Kalman prediction + IoU matching)
+and keeps a lost track for ``lost_seconds`` (a blink that the detector misses, a head turn, a
+hand in front of the face). Past that, ByteTrack starts a new id; a student whose camera was
+off for a minute then comes back as someone new. So on top of ByteTrack, a new track that
+appears where a lost student was last seen (box overlap >= ``reattach_iou``, within
+``reattach_seconds``) continues that student's id.
+
+Ids handed out here are "tracker students": the first ByteTrack id of a chain of re-attached
+tracks. Appearance re-identification (``engine/reid.py``) runs after this, on these ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+
+from engine.config import TrackerConfig
+from engine.detect import Face
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    face: Face
+    track: int  # stable within the session (after re-attachment)
+
+
+@dataclass
+class _Seen:
+    box: np.ndarray  # xyxy
+    t: float
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class FaceTracker:
+    """ByteTrack on face boxes, plus re-attachment of long-lost students by position."""
+
+    def __init__(self, cfg: TrackerConfig, fps: float):
+        self.cfg = cfg
+        # ByteTrack starts tracks only above its threshold + 0.1; shift it so that
+        # ``activation_score`` is the threshold that counts. Its buffer is in frames at 30 fps.
+        self._byte = sv.ByteTrack(
+            track_activation_threshold=max(0.0, cfg.activation_score - 0.1),
+            lost_track_buffer=max(1, round(cfg.lost_seconds * 30)),
+            minimum_matching_threshold=cfg.matching_iou,
+            frame_rate=fps,
+        )
+        self._alias: dict[int, int] = {}  # ByteTrack id -> tracker student id
+        self._seen: dict[int, _Seen] = {}  # tracker student id -> last box and time
+        self.reattached = 0
+
+    def update(self, t: float, faces: list[Face]) -> list[TrackedFace]:
+        """Faces of one analysed frame with their ids. A face seen for the first time after
+        the first frame gets its id from its second sighting (ByteTrack's confirmation), so a
+        one-frame false detection never becomes a student."""
+        if not faces:
+            self._byte.update_with_detections(_no_detections())
+            return []
+        xyxy = np.array([f.xyxy for f in faces], dtype=np.float32)
+        dets = sv.Detections(xyxy=xyxy, confidence=np.array([f.score for f in faces], dtype=np.float32),
+                             data={"index": np.arange(len(faces))})
+        tracked = self._byte.update_with_detections(dets)
+        if len(tracked) == 0:
+            return []
+        out: list[TrackedFace] = []
+        present: set[int] = set()
+        new: list[tuple[int, int]] = []
+        for idx, byte_id in zip(tracked.data["index"], tracked.tracker_id, strict=True):
+            sid = self._alias.get(int(byte_id))
+            if sid is None:
+                new.append((int(idx), int(byte_id)))
+                continue
+            present.add(sid)
+            out.append(TrackedFace(faces[int(idx)], sid))
+        for idx, byte_id in new:
+            sid = self._reattach(t, xyxy[idx], present) or byte_id
+            self._alias[byte_id] = sid
+            present.add(sid)
+            out.append(TrackedFace(faces[idx], sid))
+        for tf in out:
+            self._seen[tf.track] = _Seen(np.array(tf.face.xyxy, dtype=np.float32), t)
+        return out
+
+    def _reattach(self, t: float, box: np.ndarray, present: set[int]) -> int | None:
+        best, best_iou = None, self.cfg.reattach_iou
+        for sid, seen in self._seen.items():
+            if sid in present or t - seen.t > self.cfg.reattach_seconds:
+                continue
+            overlap = _iou(box, seen.box)
+            if overlap >= best_iou:
+                best, best_iou = sid, overlap
+        if best is not None:
+            self.reattached += 1
+        return best
+
+
+def _no_detections() -> sv.Detections:
+    """An empty detection set that still carries a confidence column (ByteTrack requires it)."""
+    return sv.Detections(xyxy=np.empty((0, 4), np.float32), confidence=np.empty(0, np.float32))
