@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import numpy as np
 import supervision as sv
 
@@ -49,12 +51,14 @@ class FaceTracker:
         self.cfg = cfg
         # ByteTrack starts tracks only above its threshold + 0.1; shift it so that
         # ``activation_score`` is the threshold that counts. Its buffer is in frames at 30 fps.
-        self._byte = sv.ByteTrack(
-            track_activation_threshold=max(0.0, cfg.activation_score - 0.1),
-            lost_track_buffer=max(1, round(cfg.lost_seconds * 30)),
-            minimum_matching_threshold=cfg.matching_iou,
-            frame_rate=fps,
-        )
+        with warnings.catch_warnings():  # "deprecated": pinned on purpose (requirements.txt says why)
+            warnings.simplefilter("ignore", FutureWarning)
+            self._byte = sv.ByteTrack(
+                track_activation_threshold=max(0.0, cfg.activation_score - 0.1),
+                lost_track_buffer=max(1, round(cfg.lost_seconds * 30)),
+                minimum_matching_threshold=cfg.matching_iou,
+                frame_rate=fps,
+            )
         self._alias: dict[int, int] = {}  # ByteTrack id -> tracker student id
         self._seen: dict[int, _Seen] = {}  # tracker student id -> last box and time
         self.reattached = 0

@@ -1,0 +1,265 @@
+"""``python -m engine``: detect | process | live | export (DESIGN.md).
+
+Human text by default, one JSON object with ``--json``. Bad input (missing or unreadable
+file, bad option, unusable database URL) is one ``error: ...`` line on stderr and exit code 2;
+a run that fails part-way (database write refused) is ``error: ...`` and exit code 1, its
+session marked failed; Ctrl-C during ``process`` exits 130 with the session interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from db.connection import DEFAULT_URL
+
+EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+class UsageError(Exception):
+    """Bad input: reported as one ``error:`` line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's default prints the usage too; one line is the contract
+        raise UsageError(f"{message} (see python -m engine {self.prog.split()[-1]} --help)"
+                         if " " in self.prog else message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m engine", description="Classroom engagement engine: faces, expressions, "
+                "attention, per-student records in a database.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    d = sub.add_parser("detect", help="find faces in one image")
+    d.add_argument("image")
+    d.add_argument("--detector", choices=("auto", "full", "sliced"), default=None)
+    d.add_argument("--config", help="TOML file overriding engine/config.toml")
+    d.add_argument("--json", action="store_true")
+
+    pr = sub.add_parser("process", help="analyse a video file (or image, or folder of images) into a session")
+    pr.add_argument("video")
+    _run_options(pr)
+    pr.add_argument("--annotate", metavar="OUT.mp4", help="also write a video with boxes, students and emotions")
+    pr.add_argument("--emoji", action="store_true", help="with --annotate: a small drawn face per emotion")
+    pr.add_argument("--if-missing", action="store_true",
+                    help="when a complete session of this file exists, print its summary instead")
+
+    lv = sub.add_parser("live", help="analyse a camera (or stream) until Ctrl-C")
+    add_live_source_options(lv)
+    _run_options(lv)
+    lv.add_argument("--preview", metavar="PATH", help="keep PATH showing the latest annotated frame (JPEG)")
+
+    ex = sub.add_parser("export", help="write a session's observations to CSV")
+    ex.add_argument("--db", default=DEFAULT_URL)
+    ex.add_argument("--session", type=int, required=True)
+    ex.add_argument("--csv", required=True, metavar="OUT")
+    ex.add_argument("--json", action="store_true")
+    return p
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy URL (default {DEFAULT_URL})")
+    p.add_argument("--fps", type=float, help="frames analysed per second (default from the config: 5)")
+    p.add_argument("--title", default="")
+    p.add_argument("--course")
+    p.add_argument("--model", help="a .keras model (default models/fer_fast.keras)")
+    p.add_argument("--config", help="TOML file overriding engine/config.toml")
+    p.add_argument("--detector", choices=("auto", "full", "sliced"), default=None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+# -- live sources: one option and one branch in live_source() per kind of source ----------------
+def add_live_source_options(p: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--camera", type=int, metavar="N", help="camera number (default 0)")
+    group.add_argument("--stream", metavar="URL", help="a network stream (rtsp://, http://)")
+    return group
+
+
+def live_source(args: argparse.Namespace, fps: float):
+    """The :class:`engine.sources.Source` the live options ask for (raises SourceError)."""
+    from engine.sources import LiveSource
+
+    if args.stream:
+        return LiveSource(args.stream, fps, kind="stream")
+    return LiveSource(0 if args.camera is None else args.camera, fps, kind="camera")
+
+
+# -- commands -----------------------------------------------------------------------------------
+def _config(args):
+    from engine.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+        if getattr(args, "fps", None) is not None:
+            if not args.fps > 0:
+                raise UsageError("--fps must be above 0")
+            cfg = cfg.replace("sampling", fps=float(args.fps))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    return cfg
+
+
+def cmd_detect(args) -> int:
+    import cv2
+
+    cfg = _config(args)
+    path = Path(args.image).expanduser()
+    if not path.is_file():
+        raise UsageError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise UsageError(f"file is empty: {path}")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UsageError(f"{path} is not a readable image")
+    from engine.detect import FaceDetector
+
+    detector = FaceDetector(cfg.detector, args.detector)
+    try:
+        faces = detector.detect(image)
+    finally:
+        detector.close()
+    out = [{"box": list(f.box), "score": round(f.score, 4)} for f in faces]
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{len(out)} face{'s' if len(out) != 1 else ''} in {path.name} ({image.shape[1]}x{image.shape[0]})")
+        for f in out:
+            print(f"  box x={f['box'][0]} y={f['box'][1]} w={f['box'][2]} h={f['box'][3]}  score {f['score']:.2f}")
+    return 0
+
+
+def _load_model(path):
+    from engine.classify import ExpressionModel
+    from training.modelio import ModelError
+
+    try:
+        return ExpressionModel(path)
+    except ModelError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _run(args, source, live: bool) -> int:
+    from engine.pipeline import PipelineError, RunOptions, run
+
+    with source:
+        model = _load_model(args.model)
+        options = RunOptions(
+            title=args.title, course=args.course, detector=args.detector,
+            annotate=Path(args.annotate) if getattr(args, "annotate", None) else None,
+            emoji=getattr(args, "emoji", False), preview=Path(args.preview) if getattr(args, "preview", None) else None,
+            progress=not args.no_progress,
+        )
+        try:
+            summary = run(source, args.db, args.cfg, options, model=model)
+        except PipelineError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    _print_summary(summary, args.json)
+    return EXIT_INTERRUPTED if summary.status == "interrupted" and not live and "stopped by" in summary.note else 0
+
+
+def _print_summary(summary, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary.as_json()))
+        return
+    print(f"session {summary.session_id} ({summary.status}): {summary.frames_analyzed} frames analysed, "
+          f"{summary.video_seconds:.1f} s of video in {summary.wall_seconds:.1f} s, {summary.faces} face readings, "
+          f"{summary.students} students, {summary.alerts} alerts")
+    if summary.note:
+        print(f"note: {summary.note}")
+
+
+def cmd_process(args) -> int:
+    from engine.sources import SourceError, open_source
+
+    args.cfg = _config(args)
+    if args.annotate and not Path(args.annotate).expanduser().resolve().parent.is_dir():
+        raise UsageError(f"folder for --annotate does not exist: {Path(args.annotate).parent}")
+    if args.emoji and not args.annotate:
+        raise UsageError("--emoji draws on the --annotate video: give --annotate OUT.mp4 too")
+    if args.if_missing:
+        done = _existing_session(args.db, args.video)
+        if done is not None:
+            _print_summary(done, args.json)
+            return 0
+    try:
+        source = open_source(args.video, args.cfg.sampling.fps)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from exc
+    return _run(args, source, live=False)
+
+
+def _existing_session(db_url: str, video: str):
+    from db import connect
+    from db import repository as repo
+    from db.connection import DatabaseError
+    from db.models import SessionStatus
+    from engine.pipeline import summary_of_session
+
+    path = str(Path(video).expanduser().resolve())
+    try:
+        with connect(db_url)() as s:
+            done = [cs for cs in repo.sessions_from_source(s, path)
+                    if cs.source == path and cs.status == SessionStatus.complete]
+    except DatabaseError as exc:
+        raise UsageError(str(exc)) from exc
+    return summary_of_session(db_url, done[0].id) if done else None
+
+
+def cmd_live(args) -> int:
+    from engine.sources import SourceError
+
+    args.cfg = _config(args)
+    try:
+        source = live_source(args, args.cfg.sampling.fps)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from exc
+    return _run(args, source, live=True)
+
+
+def cmd_export(args) -> int:
+    from db import connect
+    from db import repository as repo
+    from db.connection import DatabaseError
+
+    out = Path(args.csv).expanduser()
+    if not out.resolve().parent.is_dir():
+        raise UsageError(f"folder for the CSV does not exist: {out.parent}")
+    try:
+        with connect(args.db, create=False)() as s:
+            if repo.get_session(s, args.session) is None:
+                raise UsageError(f"no session {args.session} in {args.db}")
+            frame = repo.observations_frame(s, args.session)
+    except DatabaseError as exc:
+        raise UsageError(str(exc)) from exc
+    except Exception as exc:  # a file that is not a database, a database without our tables
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError(f"cannot read {args.db}: {str(exc).splitlines()[0]}") from exc
+    frame[list(repo.EXPORT_COLUMNS)].to_csv(out, index=False)
+    if args.json:
+        print(json.dumps({"session_id": args.session, "rows": len(frame), "csv": str(out)}))
+    else:
+        print(f"wrote {len(frame)} observations of session {args.session} to {out}")
+    return 0
+
+
+COMMANDS = {"detect": cmd_detect, "process": cmd_process, "live": cmd_live, "export": cmd_export}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

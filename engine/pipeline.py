@@ -1,0 +1,310 @@
+"""The engine's run: source -> detect -> track -> re-identify -> classify + attention -> score
+-> record, one analysed frame at a time.
+
+:class:`FrameAnalyzer` is the per-frame analysis (no database, usable by benchmarks and
+tests); :func:`run` adds the session around it: the database writer, progress bar, optional
+annotated video / live preview, signal handling and the session's final status:
+
+* a file read to its end: ``complete`` (a truncated file: ``complete`` with a note saying where
+  it stopped);
+* Ctrl-C / SIGTERM: the batch in flight is committed, then the session is ``interrupted``
+  (a live class stopped this way is its normal end: ``complete``); a second signal while that
+  happens drops the batch whole;
+* a live camera that stops delivering frames: ``interrupted`` with the source's note;
+* a database write that fails, or any other fault: ``failed`` with the reason, when the
+  database still takes that.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from db import connect
+from db.connection import DatabaseError
+from db.models import SessionStatus
+from engine.align import model_inputs
+from engine.annotate import AnnotatedVideo, marks_for
+from engine.attention import Attention, AttentionEstimator
+from engine.classify import ExpressionModel
+from engine.config import EngineConfig
+from engine.detect import Face, FaceDetector
+from engine.recorder import Recorder, RecorderError
+from engine.reid import StudentGallery
+from engine.scoring import AlertEvent, Reading, Scored, Scorer
+from engine.sources import Frame, Source
+from engine.track import FaceTracker
+
+STAGES = ("detect", "track", "reid", "classify", "attention", "score")
+
+
+class PipelineError(Exception):
+    """A run that could not start or had to stop, in words for the user."""
+
+
+@dataclass(frozen=True)
+class StudentFace:
+    """One student's face in one analysed frame, with everything the engine read from it."""
+
+    student: int
+    face: Face
+    attention: Attention
+    scored: Scored
+
+
+@dataclass
+class FrameAnalyzer:
+    """Per-frame analysis. ``timings`` accumulates seconds per stage (benchmarks read it)."""
+
+    cfg: EngineConfig
+    model: ExpressionModel
+    detector_mode: str | None = None
+    reid: bool = True
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    def __post_init__(self):
+        self.detector = FaceDetector(self.cfg.detector, self.detector_mode)
+        self.tracker = FaceTracker(self.cfg.tracker, self.cfg.sampling.fps)
+        self.gallery = StudentGallery() if self.reid else None
+        self.attention = AttentionEstimator(self.cfg.attention)
+        self.scorer = Scorer(self.cfg.scoring, self.cfg.alerts)
+
+    def analyse(self, frame: Frame) -> tuple[list[StudentFace], list[AlertEvent]]:
+        clock, tm = time.perf_counter, self.timings
+        t0 = clock()
+        faces = self.detector.detect(frame.image, frame.t)
+        t1 = clock()
+        tracked = self.tracker.update(frame.t, faces)
+        t2 = clock()
+        faces = [tf.face for tf in tracked]
+        keys = [tf.track for tf in tracked]
+        if self.gallery is not None and tracked:
+            keys = self.gallery.assign_boxes(frame.t, frame.image, keys, [f.box for f in faces])
+        t3 = clock()
+        probs = self.model.predict(model_inputs(frame.image, faces, self.cfg.align))
+        t4 = clock()
+        cues = self.attention.estimate(frame.t, frame.image, keys, faces)
+        t5 = clock()
+        readings = [Reading(k, p, a.yaw, a.pitch, a.eye_openness, a.brow)
+                    for k, p, a in zip(keys, probs, cues, strict=True)]
+        scored, events = self.scorer.update(frame.t, readings)
+        by_key = {s.student: s for s in scored}
+        t6 = clock()
+        for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
+            tm[stage] += dt
+        return [StudentFace(k, f, a, by_key[k]) for k, f, a in zip(keys, faces, cues, strict=True)], events
+
+    def finish(self, t: float) -> list[AlertEvent]:
+        return self.scorer.finish(t)
+
+    def close(self) -> None:
+        self.detector.close()
+        self.attention.close()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    title: str = ""
+    course: str | None = None
+    detector: str | None = None  # auto | full | sliced; None = the config's
+    annotate: Path | None = None  # annotated video of a file
+    emoji: bool = False
+    preview: Path | None = None  # live view JPEG
+    progress: bool = True  # tqdm bar on stderr
+    reid: bool = True
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    session_id: int
+    frames_analyzed: int
+    video_seconds: float
+    wall_seconds: float
+    faces: int  # observations written
+    students: int
+    alerts: int
+    status: str
+    note: str
+
+    def as_json(self) -> dict:
+        """The CLI's ``--json`` object (DESIGN.md)."""
+        return {"session_id": self.session_id, "frames_analyzed": self.frames_analyzed,
+                "video_seconds": round(self.video_seconds, 3), "wall_seconds": round(self.wall_seconds, 3),
+                "faces": self.faces, "students": self.students, "alerts": self.alerts}
+
+
+class StopRequest:
+    """Set by SIGINT/SIGTERM: the loop finishes its frame, commits and stops. A second signal
+    raises KeyboardInterrupt at once (the batch in flight is then dropped whole)."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.signal_name = ""
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+    def _handler(self, signum, _frame):
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        self.event.set()
+
+    @contextmanager
+    def installed(self) -> Iterator[StopRequest]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        old = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+
+def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions = RunOptions(),
+        model: ExpressionModel | None = None, stop: StopRequest | None = None) -> RunSummary:
+    """Analyse ``source`` into a new session in ``db_url``; returns its summary.
+
+    Raises :class:`PipelineError` when the database cannot be used or a write fails (the
+    session is then marked failed when possible)."""
+    started = time.monotonic()
+    model = model or ExpressionModel()
+    try:
+        factory = connect(db_url)
+    except DatabaseError as exc:
+        raise PipelineError(str(exc)) from exc
+    recorder = Recorder(factory, cfg.recorder)
+    fps = cfg.sampling.fps
+    try:
+        recorder.start(source.info, model.version, fps, options.title, options.course)
+    except RecorderError as exc:
+        recorder.close()
+        raise PipelineError(f"cannot start a session in {db_url}: {exc}") from exc
+    stop = stop or StopRequest()
+    analyzer = FrameAnalyzer(cfg, model, options.detector, options.reid)
+    video = AnnotatedVideo(options.annotate, fps, options.emoji) if options.annotate else None
+    preview = None
+    if options.preview:
+        from engine.preview import PreviewWriter
+
+        preview = PreviewWriter(options.preview)
+    model.warm_up()
+    frames, last_t, status, note = 0, 0.0, SessionStatus.complete, ""
+    bar = _progress_bar(source, fps, options.progress)
+    try:
+        with stop.installed():
+            try:
+                for frame in source.frames():
+                    students, events = analyzer.analyse(frame)
+                    frames, last_t = frames + 1, frame.t
+                    for sf in students:
+                        recorder.observe(frame.t, frame.wall_time, sf.face, sf.scored, sf.attention)
+                    recorder.alert(events)
+                    if recorder.due(frame.t):
+                        recorder.flush(frame.t, frames)
+                    if video or preview:
+                        marks = marks_for([s.face for s in students], [recorder.label(s.student) for s in students],
+                                          [s.scored.emotion for s in students], [s.scored.engagement for s in students])
+                        if video:
+                            video.write(frame.image, marks, [s.scored.emotion for s in students])
+                        if preview:
+                            preview.write(frame.image, marks)
+                    bar.update(1)
+                    bar.set_postfix(students=recorder.students_written, faces=len(students), refresh=False)
+                    if stop:
+                        break
+                end_t = _end_time(source, last_t, frames)
+                recorder.alert(analyzer.finish(end_t))
+                recorder.flush(end_t, frames)
+                status, note = _outcome(source, stop, frames, recorder, end_t)
+            except KeyboardInterrupt:
+                recorder.drop_pending()
+                end_t = last_t
+                status, note = SessionStatus.interrupted, f"stopped at {end_t:.1f} s; the last batch was not written"
+            recorder.finish(status, note, end_t, frames)
+    except RecorderError as exc:
+        _mark_failed(recorder, str(exc), last_t, frames)
+        raise PipelineError(str(exc)) from exc
+    except BaseException as exc:
+        _mark_failed(recorder, f"engine error: {type(exc).__name__}: {exc}", last_t, frames)
+        raise
+    finally:
+        bar.close()
+        analyzer.close()
+        recorder.close()
+        if video:
+            video.close()
+        if preview:
+            preview.close()
+    return RunSummary(recorder.session_id, frames, end_t, time.monotonic() - started, recorder.observations_written,
+                      recorder.students_written, recorder.alerts_opened, status.value, note)
+
+
+def _end_time(source: Source, last_t: float, frames: int) -> float:
+    info = source.info
+    if not info.live and info.duration is not None and not source.end_note and frames:
+        return max(last_t, float(info.duration))
+    return getattr(source, "last_t", last_t) if not info.live else last_t
+
+
+def _outcome(source: Source, stop: StopRequest, frames: int, recorder: Recorder,
+             end_t: float) -> tuple[SessionStatus, str]:
+    notes = [source.end_note] if source.end_note else []
+    if stop:
+        notes.insert(0, f"stopped by {stop.signal_name or 'the user'} at {end_t:.1f} s")
+        status = SessionStatus.complete if source.info.live else SessionStatus.interrupted
+    elif source.lost:
+        status = SessionStatus.interrupted
+    else:
+        status = SessionStatus.complete
+    if frames and recorder.students_written == 0:
+        what = "the image" if source.info.kind == "image" else "any analysed frame"
+        notes.append(f"no face was found in {what}: nobody present (or faces too small / turned away)")
+    if not frames:
+        notes.append("no frame could be analysed")
+    return status, "; ".join(notes)
+
+
+def _mark_failed(recorder: Recorder, note: str, t: float, frames: int) -> None:
+    if recorder.session_id is None:
+        return
+    try:
+        recorder.finish(SessionStatus.failed, note[:2000], t, frames)
+    except RecorderError:
+        pass  # the database is what failed; the error the caller gets already says so
+
+
+def _progress_bar(source: Source, fps: float, enabled: bool):
+    from tqdm import tqdm
+
+    total = None
+    if source.info.duration and not source.info.live:
+        total = max(1, math.ceil(source.info.duration * fps))
+    return tqdm(total=total, unit="frame", file=sys.stderr, disable=not enabled, mininterval=1.0,
+                desc=Path(source.info.name).name[:30] if not source.info.live else source.info.name, dynamic_ncols=True)
+
+
+def summary_of_session(db_url: str, session_id: int) -> RunSummary:
+    """The summary of a session already in the database (``process --if-missing``)."""
+    from sqlalchemy import func, select
+
+    from db.models import Alert, ClassSession, Observation, Student
+
+    with connect(db_url)() as s:
+        cs = s.get(ClassSession, session_id)
+        faces = s.scalar(select(func.count()).select_from(Observation).where(Observation.session_id == session_id))
+        students = s.scalar(select(func.count()).select_from(Student).where(Student.session_id == session_id))
+        alerts = s.scalar(select(func.count()).select_from(Alert).where(Alert.session_id == session_id))
+        wall = (cs.ended_at - cs.started_at).total_seconds() if cs.ended_at else 0.0
+        return RunSummary(cs.id, cs.frames_analyzed, cs.video_seconds, wall, faces or 0, students or 0, alerts or 0,
+                          cs.status.value, cs.note or "")
+
