@@ -17,6 +17,7 @@ from pathlib import Path
 from db.connection import DEFAULT_URL
 
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+LIVE_FLUSH_SECONDS = 0.0  # live: observations are committed after every analysed frame
 
 
 class UsageError(Exception):
@@ -78,13 +79,30 @@ def add_live_source_options(p: argparse.ArgumentParser) -> argparse._MutuallyExc
     group = p.add_mutually_exclusive_group()
     group.add_argument("--camera", type=int, metavar="N", help="camera number (default 0)")
     group.add_argument("--stream", metavar="URL", help="a network stream (rtsp://, http://)")
+    group.add_argument("--screen", action="store_true",
+                       help="the screen: a Zoom/Meet/Teams gallery view (with --monitor, --region)")
+    group.add_argument("--feed", metavar="PATH",
+                       help="a picture file another program keeps replacing (the dashboard's browser camera)")
+    p.add_argument("--monitor", type=int, metavar="N", help="with --screen: 1 = first monitor (default), 0 = all")
+    p.add_argument("--region", metavar="X,Y,W,H", help="with --screen: only this rectangle of the monitor, in pixels")
     return group
 
 
 def live_source(args: argparse.Namespace, fps: float):
     """The :class:`engine.sources.Source` the live options ask for (raises SourceError)."""
-    from engine.sources import LiveSource
+    from engine.sources import LiveSource, SourceError
 
+    if not getattr(args, "screen", False) and (getattr(args, "monitor", None) is not None
+                                               or getattr(args, "region", None) is not None):
+        raise SourceError("--monitor and --region choose what --screen captures: give --screen too")
+    if getattr(args, "screen", False):
+        from engine.screen import ScreenSource
+
+        return ScreenSource(fps, monitor=1 if args.monitor is None else args.monitor, region=args.region)
+    if getattr(args, "feed", None):
+        from engine.feed import FeedSource
+
+        return FeedSource(args.feed, fps)
     if args.stream:
         return LiveSource(args.stream, fps, kind="stream")
     return LiveSource(0 if args.camera is None else args.camera, fps, kind="camera")
@@ -216,6 +234,9 @@ def cmd_live(args) -> int:
     from engine.sources import SourceError
 
     args.cfg = _config(args)
+    # Live, a teacher is watching: commit every analysed frame (a batch of ~25 rows costs a few
+    # ms) instead of every flush_seconds, so a frame is in the database well within a second.
+    args.cfg = args.cfg.replace("recorder", flush_seconds=min(args.cfg.recorder.flush_seconds, LIVE_FLUSH_SECONDS))
     try:
         source = live_source(args, args.cfg.sampling.fps)
     except SourceError as exc:
