@@ -7,6 +7,7 @@ import sys
 # stderr is where the progress bar and one-line errors go.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")  # "can't open camera by index": we say it in words
 
 from engine.cli import main  # noqa: E402
 

@@ -166,6 +166,7 @@ def _run(args, source, live: bool) -> int:
     from engine.pipeline import PipelineError, RunOptions, run
 
     with source:
+        _check_database(args.db)  # before the model: a bad URL should not cost a model load
         model = _load_model(args.model)
         options = RunOptions(
             title=args.title, course=args.course, detector=args.detector,
@@ -176,10 +177,20 @@ def _run(args, source, live: bool) -> int:
         try:
             summary = run(source, args.db, args.cfg, options, model=model)
         except PipelineError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {one_line(exc)}", file=sys.stderr)
             return EXIT_FAILED
     _print_summary(summary, args.json)
     return EXIT_INTERRUPTED if summary.status == "interrupted" and not live and "stopped by" in summary.note else 0
+
+
+def _check_database(url: str) -> None:
+    from db import connect
+    from db.connection import DatabaseError
+
+    try:
+        connect(url)
+    except DatabaseError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _print_summary(summary, as_json: bool) -> None:
@@ -271,6 +282,12 @@ def cmd_export(args) -> int:
     return 0
 
 
+def one_line(exc: BaseException) -> str:
+    """The message's first line (SQLAlchemy appends a "Background on this error" link line)."""
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 COMMANDS = {"detect": cmd_detect, "process": cmd_process, "live": cmd_live, "export": cmd_export}
 
 
@@ -279,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

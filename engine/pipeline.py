@@ -206,7 +206,8 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions = Ru
                 for frame in source.frames():
                     students, events = analyzer.analyse(frame)
                     frames, last_t = frames + 1, frame.t
-                    for sf in students:
+                    # Reading order (rows, then left to right), so "Student 1" is the top-left face.
+                    for sf in sorted(students, key=_reading_order):
                         recorder.observe(frame.t, frame.wall_time, sf.face, sf.scored, sf.attention)
                     recorder.alert(events)
                     if recorder.due(frame.t):
@@ -247,6 +248,11 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions = Ru
             preview.close()
     return RunSummary(recorder.session_id, frames, end_t, time.monotonic() - started, recorder.observations_written,
                       recorder.students_written, recorder.alerts_opened, status.value, note)
+
+
+def _reading_order(sf: StudentFace) -> tuple[int, float]:
+    f = sf.face
+    return round((f.y + f.h / 2) / max(f.h, 1.0)), f.x
 
 
 def _end_time(source: Source, last_t: float, frames: int) -> float:

@@ -1,0 +1,205 @@
+"""Bad input and faults: each ends in a clear one-line message or a session that says what
+happened, never a traceback or half-written data."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from engine_support import REPO, demo_module, need_model
+
+from db import connect
+from db import repository as repo
+from db.models import ClassSession, Observation
+from engine import cli
+from engine.config import load_config
+from engine.pipeline import PipelineError, RunOptions, run
+from engine.sources import LiveSource, open_source
+
+SIZE, GRID = (480, 270), (2, 3)
+
+
+@pytest.fixture(scope="module")
+def model():
+    from engine.classify import ExpressionModel
+
+    return ExpressionModel(need_model())
+
+
+@pytest.fixture(scope="module")
+def gallery_video(fer_data, tmp_path_factory):
+    """A 2x3 gallery of neutral FER faces: 60 s at 5 fps (mp4), and its first 12 s and 3 s as
+    AVI/MJPG (an AVI is still readable when cut short)."""
+    demo = demo_module()
+    test = fer_data.split("PrivateTest")
+    faces = np.flatnonzero(test.labels == 6)[:6]
+    schedule = [demo.Segment(tile=k, start=0, end=60, label="neutral", face=int(faces[k])) for k in range(6)]
+    tmp = tmp_path_factory.mktemp("gallery")
+    mp4 = tmp / "gallery.mp4"
+    demo.render_gallery(mp4, test.images, schedule, size=SIZE, grid=GRID, fps=5.0, jitter=False)
+    cap = cv2.VideoCapture(str(mp4))
+    frames = [cap.read()[1] for _ in range(60)]
+    cap.release()
+    return {"long": mp4, "12s": write_avi(tmp / "g12.avi", frames), "3s": write_avi(tmp / "g3.avi", frames[:15])}
+
+
+def write_avi(path, frames):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, SIZE)
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return path
+
+
+def _session(db_url: str, session_id: int) -> ClassSession:
+    with connect(db_url)() as s:
+        return s.get(ClassSession, session_id)
+
+
+def _observations(db_url: str, session_id: int) -> int:
+    with connect(db_url)() as s:
+        return s.query(Observation).filter(Observation.session_id == session_id).count()
+
+
+# -- bad input: one line, exit 2 ---------------------------------------------------------------
+@pytest.mark.parametrize("case, expected", [
+    ("missing", "file not found"),
+    ("empty", "file is empty"),
+    ("not_video", "not a readable video"),
+    ("folder_of_nothing", "holds no images"),
+])
+def test_bad_video_inputs_are_one_line_errors(case, expected, tmp_path, capsys):
+    path = tmp_path / f"{case}.mp4"
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "not_video":
+        path.write_text("this is a lesson plan, not a video\n" * 50)
+    elif case == "folder_of_nothing":
+        path = tmp_path / "folder"
+        path.mkdir()
+    code = cli.main(["process", str(path), "--db", f"sqlite:///{tmp_path / 'x.db'}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("error: ") and expected in err and len(err.splitlines()) == 1, err
+
+
+def test_bad_database_urls_are_one_line_errors(tmp_path, capsys, gallery_video):
+    not_db = tmp_path / "notes.db"
+    not_db.write_text("not a database " * 100)
+    for url, expected in [(f"sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}", "does not exist"),
+                          (f"sqlite:///{not_db}", "not a database"),
+                          ("nosuchdialect://x", "not a usable database URL")]:
+        code = cli.main(["process", str(gallery_video["3s"]), "--db", url])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error: ") and expected in err and len(err.splitlines()) == 1, err
+
+
+def test_bad_options_and_missing_camera_through_the_real_command(tmp_path):
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    for args, expected in [(["process", "nothing.mp4", "--db", db, "--fps", "0"], "--fps must be above 0"),
+                           (["live", "--camera", "7", "--db", db], "camera 7 cannot be opened"),
+                           (["export", "--db", db, "--session", "5", "--csv", str(tmp_path / "o.csv")], "no session 5"),
+                           (["detect", str(tmp_path / "none.png")], "file not found")]:
+        connect(db)
+        run_ = subprocess.run([sys.executable, "-m", "engine", *args], cwd=REPO, capture_output=True, text=True,
+                              timeout=120)
+        assert run_.returncode == 2, (args, run_.stderr)
+        err = run_.stderr.strip()
+        assert err.startswith("error: ") and expected in err and len(err.splitlines()) == 1, err
+
+
+# -- faults during a run ---------------------------------------------------------------------------
+def test_truncated_video_analyses_the_readable_part(gallery_video, model, tmp_path):
+    data = gallery_video["12s"].read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    source = open_source(cut, 5.0)
+    summary = run(source, db, load_config(), RunOptions(progress=False), model=model)
+    session = _session(db, summary.session_id)
+    assert session.status.value == "complete"
+    assert "stopped being readable at" in session.note and "of 12.0 s" in session.note
+    assert 3.0 < summary.video_seconds < 9.0 and session.video_seconds == pytest.approx(summary.video_seconds)
+    assert summary.students == 6 and summary.frames_analyzed == pytest.approx(summary.video_seconds * 5, abs=2)
+
+
+def test_image_without_faces_is_a_session_with_nobody(model, tmp_path):
+    rng = np.random.default_rng(1)
+    empty_room = cv2.GaussianBlur((rng.random((240, 320, 3)) * 255).astype(np.uint8), (0, 0), 5)
+    image = tmp_path / "room.png"
+    cv2.imwrite(str(image), empty_room)
+    db = f"sqlite:///{tmp_path / 'i.db'}"
+    summary = run(open_source(image, 5.0), db, load_config(), RunOptions(progress=False), model=model)
+    session = _session(db, summary.session_id)
+    assert session.status.value == "complete" and session.source_kind == "image"
+    assert summary.students == 0 and summary.faces == 0 and summary.frames_analyzed == 1
+    assert "no face was found in the image" in session.note
+
+
+def test_locked_database_is_a_clear_error(gallery_video, model, tmp_path):
+    path = tmp_path / "locked.db"
+    db = f"sqlite:///{path}"
+    connect(db)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program writing, and not letting go
+    try:
+        started = time.monotonic()
+        with pytest.raises(PipelineError, match="locked"):
+            run(open_source(gallery_video["3s"], 5.0), db, load_config(), RunOptions(progress=False), model=model)
+        assert time.monotonic() - started >= 5  # it waited (busy timeout) before giving up
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with connect(db)() as s:
+        assert repo.list_sessions(s) == []  # nothing half-made
+
+
+def test_camera_that_stops_delivering_marks_the_session(gallery_video, model, tmp_path):
+    # A video file opened as a camera plays once and then gives no more frames: an unplugged camera.
+    camera = LiveSource(str(gallery_video["3s"]), 5.0, kind="camera")
+    db = f"sqlite:///{tmp_path / 'cam.db'}"
+    summary = run(camera, db, load_config(), RunOptions(progress=False), model=model)
+    session = _session(db, summary.session_id)
+    assert session.status.value == "interrupted"
+    assert "stopped delivering frames" in session.note
+    assert session.media_duration is None and summary.students == 6
+    assert _observations(db, summary.session_id) == summary.faces > 0
+
+
+def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, tmp_path):
+    db = f"sqlite:///{tmp_path / 'sig.db'}"
+    connect(db)
+    cmd = [sys.executable, "-m", "engine", "process", str(gallery_video["long"]), "--db", db, "--json",
+           "--model", str(need_model()), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait for the first committed batch
+            with connect(db)() as s:
+                sessions = repo.list_sessions(s)
+                if sessions and sessions[0].frames_analyzed > 0:
+                    break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    session = _session(db, sessions[0].id)
+    assert session.status.value == "interrupted" and "stopped by SIGINT" in session.note
+    assert session.frames_analyzed < 300  # stopped before the end (60 s at 5 fps)
+    # Committed rows are whole frames, none half-written: every analysed frame is there, each
+    # with the same faces (the gallery never changes).
+    with connect(db)() as s:
+        per_frame = repo.observations_frame(s, session.id).groupby("t").size()
+    assert len(per_frame) == session.frames_analyzed
+    assert per_frame.min() == per_frame.max() >= 5
