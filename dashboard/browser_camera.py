@@ -85,7 +85,24 @@ export default function (component) {
 }
 """
 
-_camera = st.components.v2.component("classroom_browser_camera", html=_HTML, css=_CSS, js=_JS)
+COMPONENT_NAME = "classroom_browser_camera"
+_mounts: dict[int, object] = {}
+
+
+def _camera():
+    """The component's mounting command, registered with the running Streamlit runtime. Done on
+    first use rather than at import: a module imported before the runtime started (tests, a
+    restarted server) would otherwise have registered it with a throw-away registry."""
+    try:
+        from streamlit.components.v2.get_bidi_component_manager import get_bidi_component_manager
+
+        manager = get_bidi_component_manager()
+    except ImportError:  # a Streamlit without this internal helper: register every time (a log warning)
+        return st.components.v2.component(COMPONENT_NAME, html=_HTML, css=_CSS, js=_JS)
+    mount = _mounts.get(id(manager))
+    if mount is None or manager.get(COMPONENT_NAME) is None:
+        mount = _mounts[id(manager)] = st.components.v2.component(COMPONENT_NAME, html=_HTML, css=_CSS, js=_JS)
+    return mount
 
 
 def feed_path(uploads_dir: Path) -> Path:
@@ -138,7 +155,7 @@ def is_browser_camera(command: list[str]) -> bool:
 def camera_panel(path: Path) -> None:
     """The camera itself, shown while the engine watches it. Each picture the browser sends
     reruns only this fragment, which hands it to the engine."""
-    result = _camera(key="live_browser_camera", data={"fps": SEND_FPS}, default={"error": ""},
+    result = _camera()(key="live_browser_camera", data={"fps": SEND_FPS}, default={"error": ""},
                      on_frame_change=lambda: None, on_error_change=lambda: None, height="content")
     error = getattr(result, "error", "") or ""
     if error:
@@ -160,5 +177,6 @@ def options() -> list[str]:
     return engine_args(context.settings().uploads_dir)
 
 
+LABEL = "Browser camera"
 HELP = ("The camera of the device this page is open on (a laptop at the front of the room, a tablet). "
         "The browser sends two pictures a second; only the latest is kept, and deleted when the class stops.")

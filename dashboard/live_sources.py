@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from dashboard import browser_camera, screen_source
+
 
 @dataclass(frozen=True)
 class LiveSource:
@@ -32,5 +34,11 @@ LOCAL_CAMERA = LiveSource(
     help="A camera attached to the computer that runs the dashboard.",
 )
 
-# The selector's entries, in order. Screen capture / browser camera sources are appended here.
-SOURCES: list[LiveSource] = [LOCAL_CAMERA]
+# Online classes: the meeting's gallery view on this computer's screen (dashboard/screen_source.py).
+SCREEN = LiveSource(key="screen", label=screen_source.LABEL, options=screen_source.options, help=screen_source.HELP)
+# The camera of the device the page is open on (dashboard/browser_camera.py).
+BROWSER_CAMERA = LiveSource(key="browser_camera", label=browser_camera.LABEL, options=browser_camera.options,
+                            help=browser_camera.HELP)
+
+# The selector's entries, in order.
+SOURCES: list[LiveSource] = [LOCAL_CAMERA, SCREEN, BROWSER_CAMERA]

@@ -111,5 +111,6 @@ def options() -> list[str] | None:
     return args + (["--region", ",".join(map(str, region))] if region else [])
 
 
+LABEL = "Screen (online class)"
 HELP = ("For Zoom, Meet or Teams: show the meeting in gallery view on this computer, then pick its monitor "
         "(or just the gallery's rectangle). The picture is analysed as it comes; no video is saved.")

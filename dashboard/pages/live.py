@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, auth, charts, context, data, engine_cli, ui
+from dashboard import analytics, auth, browser_camera, charts, context, data, engine_cli, live_view, ui
 from dashboard.live_sources import SOURCES
 
 JOB_KEY = "live_job"
@@ -27,6 +27,8 @@ def controls() -> None:
     job = st.session_state.get(JOB_KEY)
     if job is not None and job.running:
         st.success(f"The engine is watching **{job.title}** (process {job.proc.pid}).", icon="🎥")
+        if browser_camera.is_browser_camera(job.command):
+            browser_camera.camera_panel(browser_camera.feed_path(settings.uploads_dir))
         if st.button("Stop the class", type="primary", key="live_stop"):
             with st.spinner("Stopping: the engine writes its last observations and closes the session…"):
                 engine_cli.stop(job)
@@ -47,6 +49,7 @@ def controls() -> None:
     if source.help:
         st.caption(source.help)
     if st.button("Start the class", type="primary", key="live_start", disabled=args is None):
+        args = [*args, *live_view.engine_args(settings.uploads_dir)]  # --preview: the live view below
         st.session_state[JOB_KEY] = engine_cli.start_live(args, settings.db_url, settings.uploads_dir / "engine-logs",
                                                           title=source.label)
         st.rerun()
@@ -116,6 +119,10 @@ def monitor() -> None:
     cols[2].metric("Confusion now", f"{now['confusion']:.2f}" if now else "-")
     top = max(analytics.EMOTIONS, key=lambda e: now.get(e, 0.0)) if now else None
     cols[3].metric("Main mood now", f"{EMOJI[top]} {top}" if top else "-")
+
+    job = st.session_state.get(JOB_KEY)
+    if job is not None and job.running and "--preview" in job.command:
+        live_view.show(settings.uploads_dir)
 
     chart, feed = st.columns([3, 2])
     with chart:
