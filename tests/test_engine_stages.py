@@ -1,0 +1,256 @@
+"""The engine's stages one by one, on real inputs: detection of small faces, tracking through
+misses, eye-line alignment, attention cues, and the recorder's all-or-nothing batches."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+from db import connect
+from db import repository as repo
+from db.models import Alert, SessionStatus
+from engine import cli
+from engine.align import aligned_crop, eye_roll
+from engine.attention import AttentionEstimator, keypoint_yaw
+from engine.config import load_config
+from engine.detect import Face, FaceDetector
+from engine.recorder import Recorder, RecorderError
+from engine.scoring import AlertEvent, Scored
+from engine.sources import SourceInfo
+from engine.track import FaceTracker
+
+CFG = load_config()
+
+
+def _face(x, y, s, score=0.9, keypoints=None) -> Face:
+    if keypoints is None:
+        keypoints = np.array([(x + 0.3 * s, y + 0.4 * s), (x + 0.7 * s, y + 0.4 * s), (x + 0.5 * s, y + 0.6 * s),
+                              (x + 0.5 * s, y + 0.8 * s), (x, y + 0.45 * s), (x + s, y + 0.45 * s)], np.float32)
+    return Face(float(x), float(y), float(s), float(s), score, keypoints)
+
+
+# -- detection -----------------------------------------------------------------------------------
+def small_faces_scene(images: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A 640x352 frame with 17 FER faces of 16-25 px on a blurred background (a ceiling camera)."""
+    rng = np.random.default_rng(seed)
+    frame = cv2.GaussianBlur((rng.random((352, 640, 3)) * 60 + 80).astype(np.uint8), (0, 0), 6)
+    boxes = []
+    for k, idx in enumerate(rng.choice(len(images), 17, replace=False)):
+        s = int(rng.integers(16, 26))
+        row, col = divmod(k, 6)
+        x, y = int(30 + col * 100 + rng.integers(0, 40)), int(30 + row * 110 + rng.integers(0, 40))
+        frame[y:y + s, x:x + s] = cv2.resize(images[idx], (s, s), interpolation=cv2.INTER_AREA)[:, :, None]
+        boxes.append((x, y, s, s))
+    return frame, boxes
+
+
+def recall(faces: list[Face], boxes) -> float:
+    hits = sum(any(abs(f.x + f.w / 2 - (x + w / 2)) < w / 2 and abs(f.y + f.h / 2 - (y + h / 2)) < h / 2 for f in faces)
+               for x, y, w, h in boxes)
+    return hits / len(boxes)
+
+
+def test_small_faces_are_found_by_tiles(fer_data):
+    test = fer_data.split("PrivateTest")
+    neutral = test.images[test.labels == 6]
+    frame, boxes = small_faces_scene(neutral, seed=0)
+    found = {}
+    for mode in ("full", "sliced", "auto"):
+        detector = FaceDetector(CFG.detector, mode)
+        try:
+            found[mode] = detector.detect(frame, 0.0)
+        finally:
+            detector.close()
+    assert recall(found["full"], boxes) < 0.5  # the whole-frame model cannot see 16-25 px faces ...
+    assert recall(found["sliced"], boxes) >= 0.9  # ... upscaled tiles can
+    assert recall(found["auto"], boxes) >= 0.9
+    assert len(found["auto"]) <= len(boxes) + 1  # and they are faces, not texture
+
+
+def test_detect_command_prints_boxes_as_json(fer_data, tmp_path, capsys):
+    test = fer_data.split("PrivateTest")
+    face = cv2.resize(test.images[test.labels == 3][0], (160, 160), interpolation=cv2.INTER_CUBIC)
+    canvas = np.full((360, 480, 3), 40, np.uint8)
+    canvas[100:260, 160:320] = face[:, :, None]
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), canvas)
+    assert cli.main(["detect", str(image), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out) == 1 and set(out[0]) == {"box", "score"}
+    x, y, w, h = out[0]["box"]
+    assert 140 <= x + w / 2 - 80 <= 180 and 80 <= y + h / 2 - 80 <= 140 and 0.5 <= out[0]["score"] <= 1
+
+
+# -- tracking ------------------------------------------------------------------------------------
+def test_a_student_keeps_one_id_through_misses_and_a_long_absence():
+    tracker = FaceTracker(CFG.tracker, fps=5.0)
+    a, b = _face(100, 100, 80), _face(400, 100, 80)
+    ids = {}
+    t = 0.0
+    for i in range(60):  # 12 s; face a blinks out of detection now and then, b is always there
+        t = i / 5
+        seen = [b] if i % 7 in (3, 4) else [a, b]
+        for tf in tracker.update(t, seen):
+            ids.setdefault(tf.face.x, set()).add(tf.track)
+    # Then a is gone for 30 s (camera off: longer than lost_seconds) and comes back in place.
+    for i in range(150):
+        tracker.update(12 + i / 5, [b])
+    back = tracker.update(42.2, [a, b])
+    back = tracker.update(42.4, [a, b])
+    for tf in back:
+        ids[tf.face.x].add(tf.track)
+    assert len(ids[100.0]) == 1 and len(ids[400.0]) == 1 and ids[100.0] != ids[400.0]
+    assert tracker.reattached == 1
+    # Someone new in another place is someone new.
+    c = _face(100, 300, 80)
+    tracker.update(42.6, [a, b, c])
+    new = {tf.face.y: tf.track for tf in tracker.update(42.8, [a, b, c])}
+    assert new[300.0] not in ids[100.0] | ids[400.0]
+
+
+# -- alignment -----------------------------------------------------------------------------------
+def test_alignment_levels_the_eye_line():
+    frame = np.full((300, 300), 128, np.uint8)
+    right_eye, left_eye = (120, 130), (180, 160)  # eye line tilted by atan(30/60) = 26.6 degrees
+    for x, y in (right_eye, left_eye):
+        cv2.circle(frame, (x, y), 4, 0, -1)
+    kps = np.array([right_eye, left_eye, (150, 170), (145, 200), (100, 150), (200, 170)], np.float32)
+    face = Face(100.0, 100.0, 100.0, 100.0, 0.9, kps)
+    assert eye_roll(face) == pytest.approx(math.degrees(math.atan2(30, 60)))
+    crop = aligned_crop(frame, face, CFG.align)
+    assert crop.shape == (120, 120)  # 10 % margin on each side
+    ys, xs = np.nonzero(crop < 60)
+    left_blob, right_blob = ys[xs < 60], ys[xs >= 60]
+    assert len(left_blob) and len(right_blob)
+    assert abs(left_blob.mean() - right_blob.mean()) < 2  # level after alignment (was 30 px apart)
+
+
+# -- attention -----------------------------------------------------------------------------------
+def test_keypoint_yaw_sign_and_zero():
+    assert keypoint_yaw(_face(0, 0, 100)) == pytest.approx(0.0, abs=1e-6)
+    kps = _face(0, 0, 100).keypoints.copy()
+    kps[2, 0] += 15  # nose towards the image's right
+    assert keypoint_yaw(_face(0, 0, 100, keypoints=kps)) > 15
+
+
+def test_mesh_reads_a_real_face_and_its_mirror(fer_data):
+    test = fer_data.split("PrivateTest")
+    detector = FaceDetector(CFG.detector, "full")
+    yaws = []
+    try:
+        picked = 0
+        for img in test.images[test.labels == 6][:40]:
+            face = cv2.resize(img, (200, 200), interpolation=cv2.INTER_CUBIC)
+            canvas = np.full((400, 400), 60, np.uint8)
+            canvas[100:300, 100:300] = face
+            pair = []
+            for view in (canvas, canvas[:, ::-1]):
+                bgr = cv2.cvtColor(np.ascontiguousarray(view), cv2.COLOR_GRAY2BGR)
+                faces = detector.detect(bgr)
+                if len(faces) != 1:
+                    break
+                est = AttentionEstimator(CFG.attention)
+                cue = est.estimate(0.0, bgr, [1], faces)[0]
+                est.close()
+                if cue.method != "mesh":
+                    break
+                pair.append(cue)
+            if len(pair) == 2 and abs(pair[0].yaw) > 8:
+                yaws.append((pair[0].yaw, pair[1].yaw, pair[0].eye_openness))
+                picked += 1
+            if picked == 4:
+                break
+    finally:
+        detector.close()
+    assert len(yaws) >= 3
+    for yaw, mirrored, eyes in yaws:
+        assert np.sign(yaw) == -np.sign(mirrored) and abs(yaw + mirrored) < 8  # a mirror turns the head the other way
+        assert eyes is not None and 0 <= eyes <= 1
+
+
+def test_mesh_budget_per_frame():
+    cfg = CFG.attention
+    estimator = AttentionEstimator(cfg)
+    frame = np.full((200, 2000, 3), 90, np.uint8)  # no real faces: every mesh attempt is spent, and counted
+    faces = [_face(20 + 150 * k, 40, 100) for k in range(12)]
+    try:
+        cues = estimator.estimate(0.0, frame, list(range(12)), faces)
+        assert estimator.meshes_run == cfg.mesh_max_per_frame
+        assert all(c.method == "keypoints" and c.pitch is None for c in cues)
+        estimator.estimate(0.2, frame, list(range(12)), faces)
+        assert estimator.meshes_run == 2 * cfg.mesh_max_per_frame  # the others' turn
+        small = [_face(20 + 30 * k, 40, cfg.mesh_min_face_px - 10) for k in range(3)]
+        estimator.estimate(5.0, frame, [100, 101, 102], small)
+        assert estimator.meshes_run == 2 * cfg.mesh_max_per_frame  # too small for a mesh
+    finally:
+        estimator.close()
+
+
+# -- recorder ------------------------------------------------------------------------------------
+def _scored(key, emotion="happy"):
+    probs = np.full(7, 0.05, np.float32)
+    probs[3] = 0.7
+    return Scored(key, probs, emotion, 0.9, 0.1)
+
+
+def _info():
+    return SourceInfo("video", "/videos/x.mp4", 640, 360, 10.0, 25.0, False)
+
+
+def test_recorder_writes_students_observations_and_alerts_per_batch(tmp_path):
+    from datetime import datetime
+
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    rec = Recorder(connect(db), CFG.recorder)
+    sid = rec.start(_info(), "m.keras", 5.0, title="t")
+    from engine.attention import Attention
+
+    att = Attention(3.0, None, None, None, "keypoints", 0.0)
+    for i in range(3):
+        rec.observe(i / 5, datetime(2026, 1, 1), _face(10, 10, 50), _scored(7), att)
+        rec.observe(i / 5, datetime(2026, 1, 1), _face(100, 10, 50), _scored(9), att)
+    rec.alert([AlertEvent("confused", 9, "open", 0.4, "{name} looks confused."),
+               AlertEvent("confused", None, "open", 0.4, "The class looks confused.")])
+    with connect(db)() as s:
+        assert repo.students(s, sid) == []  # nothing before the flush
+    rec.flush(0.4, 3)
+    rec.alert([AlertEvent("confused", 9, "close", 1.0, "{name} is fine.")])
+    rec.flush(1.0, 5)
+    rec.finish(SessionStatus.complete, "", 1.0, 5)
+    rec.close()
+    with connect(db)() as s:
+        students = repo.students(s, sid)
+        assert [st.label for st in students] == ["Student 1", "Student 2"]
+        frame = repo.observations_frame(s, sid)
+        assert len(frame) == 6 and set(frame["student"]) == {"Student 1", "Student 2"}
+        alerts = {(a.student_id, a.kind): a for a in s.query(Alert).all()}
+        student_alert = alerts[(students[1].id, "confused")]
+        assert student_alert.message == "Student 2 looks confused." and student_alert.end_t == 1.0
+        assert alerts[(None, "confused")].end_t == 1.0  # closed when the session finished
+        session = repo.get_session(s, sid)
+        assert session.frames_analyzed == 5 and session.status == SessionStatus.complete
+
+
+def test_a_failed_batch_leaves_nothing_behind(tmp_path):
+    from datetime import datetime
+
+    from engine.attention import Attention
+
+    db = f"sqlite:///{tmp_path / 'f.db'}"
+    rec = Recorder(connect(db), CFG.recorder)
+    sid = rec.start(_info(), "m.keras", 5.0)
+    att = Attention(None, None, None, None, "keypoints", 0.0)
+    rec.observe(0.0, datetime(2026, 1, 1), _face(10, 10, 50), _scored(1), att)
+    rec.observe(0.0, datetime(2026, 1, 1), _face(90, 10, 50), _scored(2, emotion=None), att)  # NOT NULL violated
+    with pytest.raises(RecorderError):
+        rec.flush(0.2, 1)
+    rec.finish(SessionStatus.failed, "write failed", 0.2, 1)
+    rec.close()
+    with connect(db)() as s:
+        assert repo.students(s, sid) == []  # the new students went with the batch
+        assert len(repo.observations_frame(s, sid)) == 0
+        assert repo.get_session(s, sid).status == SessionStatus.failed
+
