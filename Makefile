@@ -43,7 +43,7 @@ define apt_ensure
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
 		echo "note: missing Debian packages:$$missing (not root, so not installing them;"; \
-		echo "      run: sudo apt-get install -y$$missing). Tests that need them will skip."; exit 0; fi; \
+		echo "      run: sudo apt-get install -y$$missing). Going on; what needs them will fail or skip."; exit 0; fi; \
 	echo "Installing Debian packages:$$missing"; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing
