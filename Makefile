@@ -36,10 +36,12 @@ BASE_PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do \
 	&& { echo $$p; break; }; done)
 
 # $(call apt_ensure,packages): install what dpkg says is missing; `apt-get update` only then.
+# (Ubuntu 24.04 renamed some libraries NAMEt64: either name counts as installed.)
 define apt_ensure
 	@if ! command -v dpkg >/dev/null 2>&1; then \
 		echo "note: not a Debian/Ubuntu system; make sure these are installed: $(1)"; exit 0; fi; \
-	missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	missing=""; for p in $(1); do \
+		dpkg -s $$p >/dev/null 2>&1 || dpkg -s $${p}t64 >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
 		echo "note: missing Debian packages:$$missing (not root, so not installing them;"; \
