@@ -50,6 +50,7 @@ class TrackerConfig:
 @dataclass(frozen=True)
 class AlignConfig:
     margin: float
+    center_up: float
     rotate_min_deg: float
 
 

@@ -43,6 +43,7 @@ from engine.sources import Frame, Source
 from engine.track import FaceTracker
 
 STAGES = ("detect", "track", "reid", "classify", "attention", "score")
+RUN_STAGES = ("decode", *STAGES, "record", "annotate")  # what run() times, in data-flow order
 
 
 class PipelineError(Exception):
@@ -67,7 +68,7 @@ class FrameAnalyzer:
     model: ExpressionModel
     detector_mode: str | None = None
     reid: bool = True
-    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(RUN_STAGES, 0.0))
 
     def __post_init__(self):
         self.detector = FaceDetector(self.cfg.detector, self.detector_mode)
@@ -132,6 +133,7 @@ class RunSummary:
     alerts: int
     status: str
     note: str
+    stage_ms: dict[str, float] = field(default_factory=dict)  # mean ms per analysed frame (benchmarks)
 
     def as_json(self) -> dict:
         """The CLI's ``--json`` object (DESIGN.md)."""
@@ -203,8 +205,13 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions = Ru
     try:
         with stop.installed():
             try:
+                clock = time.perf_counter
+                waited = clock()
                 for frame in source.frames():
+                    got = clock()
+                    analyzer.timings["decode"] += got - waited
                     students, events = analyzer.analyse(frame)
+                    analysed = clock()
                     frames, last_t = frames + 1, frame.t
                     # Reading order (rows, then left to right), so "Student 1" is the top-left face.
                     for sf in sorted(students, key=_reading_order):
@@ -212,6 +219,8 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions = Ru
                     recorder.alert(events)
                     if recorder.due(frame.t):
                         recorder.flush(frame.t, frames)
+                    recorded = clock()
+                    analyzer.timings["record"] += recorded - analysed
                     if video or preview:
                         marks = marks_for([s.face for s in students], [recorder.label(s.student) for s in students],
                                           [s.scored.emotion for s in students], [s.scored.engagement for s in students])
@@ -219,10 +228,12 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions = Ru
                             video.write(frame.image, marks, [s.scored.emotion for s in students])
                         if preview:
                             preview.write(frame.image, marks)
+                        analyzer.timings["annotate"] += clock() - recorded
                     bar.update(1)
                     bar.set_postfix(students=recorder.students_written, faces=len(students), refresh=False)
                     if stop:
                         break
+                    waited = clock()
                 end_t = _end_time(source, last_t, frames)
                 recorder.alert(analyzer.finish(end_t))
                 recorder.flush(end_t, frames)
@@ -246,8 +257,9 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions = Ru
             video.close()
         if preview:
             preview.close()
+    stage_ms = {k: 1000 * v / max(frames, 1) for k, v in analyzer.timings.items()}
     return RunSummary(recorder.session_id, frames, end_t, time.monotonic() - started, recorder.observations_written,
-                      recorder.students_written, recorder.alerts_opened, status.value, note)
+                      recorder.students_written, recorder.alerts_opened, status.value, note, stage_ms)
 
 
 def _reading_order(sf: StudentFace) -> tuple[int, float]:
