@@ -3,6 +3,7 @@ happened, never a traceback or half-written data."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -203,3 +204,18 @@ def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, tmp_path):
         per_frame = repo.observations_frame(s, session.id).groupby("t").size()
     assert len(per_frame) == session.frames_analyzed
     assert per_frame.min() == per_frame.max() >= 5
+
+
+def test_live_command_records_a_stream_until_it_ends(gallery_video, tmp_path):
+    db = f"sqlite:///{tmp_path / 'live.db'}"
+    preview = tmp_path / "view" / "live.jpg"
+    run_ = subprocess.run([sys.executable, "-m", "engine", "live", "--stream", str(gallery_video["3s"]), "--db", db,
+                           "--json", "--model", str(need_model()), "--preview", str(preview), "--title", "Period 2"],
+                          cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert run_.returncode == 0, run_.stderr[-2000:]
+    result = json.loads(run_.stdout.strip().splitlines()[-1])
+    session = _session(db, result["session_id"])
+    assert session.status.value == "complete" and session.source_kind == "stream" and session.title == "Period 2"
+    assert "stream ended" in session.note and session.media_duration is None
+    assert result["students"] == 6 and result["faces"] == _observations(db, session.id) > 0
+    assert not preview.exists()  # the live view is a view, not a recording: gone when the engine stops
