@@ -51,7 +51,7 @@ define apt_ensure
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing
 endef
 
-.PHONY: help run test lint demo-video benchmarks clean distclean python-check venv dev-venv apt-run apt-test
+.PHONY: help run test lint demo-video benchmarks clean distclean python-check venv dev-venv apt-run apt-test apt-list
 
 help: ## list the targets
 	@echo "Classroom engagement analytics. Targets:"
@@ -122,3 +122,6 @@ apt-run:
 
 apt-test:
 	$(call apt_ensure,$(APT_TEST))
+
+apt-list:  # the Debian packages `make test` ensures, one line (read by tests)
+	@echo $(APT_TEST)

@@ -105,3 +105,19 @@ def test_make_test_stops_when_pytest_finds_no_tests(sandbox: Path):
     result = make("test", "APT_TEST=", cwd=sandbox)
     assert result.returncode != 0
     assert "Error 5" in result.stderr
+
+
+def test_every_debian_package_the_code_asks_for_is_installed_by_make_test():
+    """Skip reasons and error messages say `apt-get install -y PKG ...`; `make test` must
+    install each such PKG, or that test would skip forever on CI."""
+    import re
+
+    asked: set[str] = set()
+    for folder in ("tests", "engine", "dashboard", "training", "benchmarks"):
+        for path in (REPO / folder).rglob("*.py"):
+            for match in re.finditer(r"apt-get install -y ((?:[a-z0-9][a-z0-9.+-]* ?)+)", path.read_text()):
+                asked.update(match.group(1).split())
+    assert asked, "the pattern no longer matches the code's hints"
+    listed = make("apt-list")
+    assert listed.returncode == 0, listed.stderr
+    assert asked <= set(listed.stdout.split())
