@@ -73,7 +73,8 @@ demo-video: venv ## rebuild assets/demo_class.mp4 and its truth CSV from ../shar
 
 benchmarks: venv apt-test ## run every benchmark script in benchmarks/ (prints figures and the machine)
 	@failed=""; for script in $$(grep -l '__name__ == "__main__"' benchmarks/*.py); do \
-		echo "== $$script"; $(PY) $$script || failed="$$failed $$script"; done; \
+		module=$$(basename $$script .py); echo "== python -m benchmarks.$$module"; \
+		$(PY) -m benchmarks.$$module || failed="$$failed $$module"; done; \
 	if [ -n "$$failed" ]; then echo "benchmarks that failed:$$failed"; exit 1; fi
 
 clean: ## remove caches (keeps .venv, the database and uploads)
