@@ -240,3 +240,15 @@ def test_demo_schedule_is_reproducible_and_covers_the_timeline(demo):
         assert all(x.end == y.start for x, y in zip(segs, segs[1:], strict=False))
         for s in segs:
             assert s.label == demo.ABSENT or EMOTIONS[labels[s.face]] == s.label
+
+
+def test_the_generator_without_data_says_so_in_one_line(tmp_path):
+    import subprocess
+
+    out = tmp_path / "demo.mp4"
+    run = subprocess.run([sys.executable, str(REPO / "assets" / "make_demo_class.py"), "--data",
+                          str(tmp_path / "missing.csv.gz"), "--out", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [f"error: data not found: {tmp_path / 'missing.csv.gz'}"]
+    assert not out.exists()
