@@ -63,6 +63,9 @@ class DetectionPlan:
     full_range: bool  # run the full-range model on the whole frame
     tile_sizes: tuple[int, ...] = ()  # short-range tiles of these sides; a side >= the frame = whole frame
     reason: str = ""
+    # Made on a frame with no face at all (an empty room, a minimised meeting window): a stopgap,
+    # searched again every recalibrate_empty_s even once it finds faces, since it was not chosen for them.
+    provisional: bool = False
 
     @property
     def mode(self) -> str:
@@ -179,7 +182,8 @@ class FaceDetector:
         if self.mode == "full":
             st.plan = st.plan or DetectionPlan(full_range=True, reason="full mode")
             return st.plan
-        every = self.cfg.recalibrate_s if (st.plan and st.found) else self.cfg.recalibrate_empty_s
+        settled = st.plan is not None and st.found and not st.plan.provisional
+        every = self.cfg.recalibrate_s if settled else self.cfg.recalibrate_empty_s
         if st.plan is None or t - st.planned_at >= every:
             st.plan = self.search_plan(rgb)
             st.planned_at, st.found = t, 0
@@ -203,7 +207,8 @@ class FaceDetector:
         everything = merge_faces(full + self._filter(tiled), self.cfg.nms_iou, self.cfg.nms_containment)
         if not everything:
             sides = () if self.mode == "auto" else (min(h, w),)
-            return DetectionPlan(full_range=True, tile_sizes=sides, reason="no face found yet: full range only")
+            return DetectionPlan(full_range=True, tile_sizes=sides, reason="no face found yet: full range only",
+                                 provisional=True)
         in_full = sum(any(_iou_and_containment(f, g)[0] > self.cfg.nms_iou for g in full) for f in everything)
         if self.mode == "auto" and in_full >= self.cfg.full_range_share * len(everything):
             return DetectionPlan(full_range=True, reason=f"full range finds {in_full} of {len(everything)} faces")

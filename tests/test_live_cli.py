@@ -44,6 +44,15 @@ def test_bad_screen_options_are_one_clear_line(args, words, tmp_path):
     assert not (tmp_path / "c.db").exists() or _sessions(f"sqlite:///{tmp_path / 'c.db'}") == []
 
 
+def _frames_analysed(db_url: str, n: int) -> bool:
+    """The engine's session exists and has recorded progress past ``n`` frames."""
+    if not Path(db_url.removeprefix("sqlite:///")).exists():
+        return False
+    with connect(db_url)() as s:
+        sessions = repo.list_sessions(s)
+        return bool(sessions) and sessions[0].frames_analyzed >= n
+
+
 def _sessions(db_url):
     with connect(db_url)() as s:
         return repo.list_sessions(s)
@@ -77,21 +86,29 @@ def test_a_gallery_on_the_screen_is_recorded_live_and_ctrl_c_completes_the_sessi
     db_url = f"sqlite:///{tmp_path / 'class.db'}"
     preview = tmp_path / "view" / "live.jpg"
     with VirtualScreen((800, 600)) as screen:
-        screen.show(picture, at=(50, 100))
+        # The meeting window starts minimised: the engine watches an empty screen ...
         proc = engine("--screen", "--region", "50,100,640,400", "--db", db_url, "--model", str(untrained_model),
                       "--preview", str(preview), "--no-progress", "--title", "Online class",
                       env={**os.environ, "DISPLAY": screen.display})
         try:
             deadline = time.time() + 90
-            seen = 0
-            while time.time() < deadline and proc.poll() is None:
+            while time.time() < deadline and proc.poll() is None and not _frames_analysed(db_url, 5):
+                time.sleep(0.3)
+            assert proc.poll() is None, proc.communicate(timeout=30)
+            with connect(db_url)() as s:  # ... which is absence, not an error: no rows, still running
+                assert s.scalar(select(func.count()).select_from(Observation)) == 0
+                assert repo.list_sessions(s)[0].status == SessionStatus.running
+            screen.show(picture, at=(50, 100))  # ... then the gallery appears
+            # The detector planned on an empty screen: its stopgap plan is searched again within
+            # recalibrate_empty_s (10 s), then all four students are found, committed while running.
+            appeared, seen, students = time.time(), 0, 0
+            while time.time() < deadline and proc.poll() is None and students < 4:
                 time.sleep(0.5)
-                if (tmp_path / "class.db").exists():
-                    with connect(db_url)() as s:
-                        seen = s.scalar(select(func.count()).select_from(Observation))
-                    if seen >= 4 * 10:  # ten frames of four faces, committed while running
-                        break
-            assert seen >= 40, proc.communicate(timeout=30)
+                with connect(db_url)() as s:
+                    seen = s.scalar(select(func.count()).select_from(Observation))
+                    students = len(repo.students(s, repo.list_sessions(s)[0].id))
+            assert students == 4 and seen > 0, proc.communicate(timeout=30)
+            assert time.time() - appeared < 10 + 5
             assert preview.exists()  # the live view is kept up to date while running ...
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=60)
