@@ -107,7 +107,7 @@ def _model_card(model, cfg, data, info, results, run_dir: Path, fps64: float) ->
         "training_data": {"source": Path(data.source).name, "split": "Training",
                           "images": int(cfg.limit or len(data.split("Training")))},
         "recipe": {**cfg.__dict__, "optimizer": "AdamW, cosine decay with warm-up",
-                   "augmentation": "flip, rotation +-14 deg, shift 8%, zoom 10%, contrast 20%, random erasing",
+                   "augmentation": "one affine warp (rotation +-12 deg, shift 8%, zoom 10%), flip, random erasing 50%",
                    "selection": "best PublicTest accuracy epoch"},
         "epochs_run": epochs_run,
         "best_epoch": info.get("epoch"),
