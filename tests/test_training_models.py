@@ -112,8 +112,14 @@ def test_shipped_default_model_accuracy_on_private_test(fer_data):
     from training.evaluate import predict
 
     priv = fer_data.split("PrivateTest")
-    m = metrics(priv.labels, predict(load(), priv.images))
+    model = load()
+    single = metrics(priv.labels, predict(model, priv.images))
+    tta = metrics(priv.labels, predict(model, priv.images, tta=True))
     card = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
-    # The card's figure is what we claim in the README: it must be what the file gives.
-    assert m["accuracy"] == pytest.approx(card["private_test"]["accuracy"], abs=0.002)
-    assert m["accuracy"] >= 0.65
+    # The card's figures are what the README claims: they must be what the file gives.
+    assert single["accuracy"] == pytest.approx(card["private_test"]["accuracy"], abs=0.002)
+    assert tta["accuracy"] == pytest.approx(card["private_test_flip_tta"]["accuracy"], abs=0.002)
+    # Issue 3 asks >= 70 % for the default model; it reaches that with flip TTA, not single pass.
+    assert single["accuracy"] >= 0.68
+    assert tta["accuracy"] >= 0.70
+    assert single["per_class"]["disgust"]["recall"] >= 0.50

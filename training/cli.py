@@ -99,6 +99,7 @@ def _model_card(model, cfg, data, info, results, run_dir: Path, fps64: float) ->
     epochs_run = max(0, len(log.read_text().strip().splitlines()) - 1) if log.exists() else None
     return {
         "name": cfg.model,
+        "command": "python -m training " + " ".join(sys.argv[1:]),
         "architecture": model.name,
         "parameters": int(model.count_params()),
         "input": {"shape": [48, 48, 1], "preprocessing": "training.preprocessing.prepare_faces: grey, 48x48 "
