@@ -33,7 +33,7 @@ def streamlit_command(port: int, host: str, db_url: str, uploads: Path) -> list[
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.port", str(port), "--server.address", host, "--server.headless", "true",
         "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
         "--", "--db", db_url, "--uploads", str(uploads),
     ]
 

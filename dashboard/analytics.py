@@ -10,7 +10,7 @@ import pandas as pd
 from db.repository import EMOTION_COLUMNS
 
 EMOTIONS = EMOTION_COLUMNS  # the FER2013 order, the label contract
-# "Nice" bin widths in seconds, for a chart of about 60 columns whatever the session's length.
+# "Nice" bin widths in seconds, for a chart of at most about 40 columns whatever the session's length.
 BIN_CHOICES = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
 
 
@@ -24,7 +24,7 @@ def format_t(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
-def auto_bin_seconds(duration: float, target_bins: int = 60) -> int:
+def auto_bin_seconds(duration: float, target_bins: int = 40) -> int:
     for b in BIN_CHOICES:
         if duration / b <= target_bins:
             return b

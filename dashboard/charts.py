@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from dashboard.analytics import EMOTIONS, format_t
 
@@ -36,30 +37,37 @@ def _time_axis(fig: go.Figure, seconds: Sequence[float]) -> None:
 
 
 def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, str]] = (),
-                bin_s: float = 0.0, height: int = 420) -> go.Figure:
-    """Class mood over time: the share of each emotion as a stacked area, engagement and
-    confusion as lines, alert spans (start, end, kind) shaded."""
-    fig = go.Figure()
+                bin_s: float = 0.0, height: int = 460) -> go.Figure:
+    """Class mood over time in two panels on one time axis: above, the share of faces showing
+    each emotion (stacked areas); below, mean engagement and confusion (lines). Alert spans
+    (start, end, kind) are shaded across both."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
     x = mood.index.to_numpy() + bin_s / 2  # plot each bin at its middle
     for emotion in EMOTIONS:
         fig.add_trace(go.Scatter(
-            x=x, y=mood[emotion], name=emotion, stackgroup="mood", mode="lines",
+            x=x, y=mood[emotion], name=emotion, stackgroup="mood", mode="lines", legendgroup="emotions",
             line={"width": 0.5, "color": EMOTION_COLORS[emotion]}, fillcolor=EMOTION_COLORS[emotion],
             hovertemplate=f"{emotion}: %{{y:.0%}}<extra></extra>",
-        ))
-    fig.add_trace(go.Scatter(x=x, y=mood["engagement"], name="engagement", mode="lines",
-                             line={"color": "black", "width": 3}, hovertemplate="engagement %{y:.2f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=x, y=mood["confusion"], name="confusion", mode="lines",
-                             line={"color": "#e377c2", "width": 3, "dash": "dash"},
-                             hovertemplate="confusion %{y:.2f}<extra></extra>"))
+        ), row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=mood["engagement"], name="engagement", mode="lines", legendgroup="scores",
+                             line={"color": "#1b9e77", "width": 3}, hovertemplate="engagement %{y:.2f}<extra></extra>"),
+                  row=2, col=1)
+    fig.add_trace(go.Scatter(x=x, y=mood["confusion"], name="confusion", mode="lines", legendgroup="scores",
+                             line={"color": "#d95f02", "width": 3, "dash": "dash"},
+                             hovertemplate="confusion %{y:.2f}<extra></extra>"), row=2, col=1)
     for start, end, kind in alert_spans:
-        fig.add_vrect(x0=start, x1=end, fillcolor=ALERT_COLORS.get(kind, "#7f7f7f"), opacity=0.18, line_width=0,
-                      layer="above", annotation_text=kind, annotation_position="top left")
+        fig.add_vrect(x0=start, x1=end, fillcolor=ALERT_COLORS.get(kind, "#7f7f7f"), opacity=0.22, line_width=0,
+                      layer="above", row="all", col=1)
+        fig.add_annotation(x=(start + end) / 2, y=1.0, yref="paper", yanchor="bottom", text=f"alert: {kind}",
+                           showarrow=False, font={"size": 11, "color": ALERT_COLORS.get(kind, "#7f7f7f")})
     fig.update_layout(
         height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
-        legend={"orientation": "h", "y": -0.2}, yaxis={"range": [0, 1], "tickformat": ".0%", "title": "share of faces"},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.14, "traceorder": "normal"},
     )
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="share of faces", row=1, col=1)
+    fig.update_yaxes(range=[0, 1], title_text="score (0-1)", row=2, col=1)
     _time_axis(fig, mood.index.to_numpy())
+    fig.update_xaxes(title_text="", row=1, col=1)
     return fig
 
 

@@ -85,7 +85,7 @@ def seed_demo(url: str, students: int = 6, seconds: float = 120.0, fps: float = 
             repo.finish_session(s, cs.id, SessionStatus.complete, video_seconds=seconds,
                                 frames_analyzed=int(seconds * fps))
         if with_evaluation:
-            repo.store_evaluation(s, "fer_fast", "PrivateTest", False, demo_evaluation())
+            repo.store_evaluation(s, "demo-model", "PrivateTest", False, demo_evaluation())
         return cs.id
 
 

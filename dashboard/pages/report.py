@@ -63,8 +63,8 @@ cols[3].metric("Mean confusion", f"{frame['confusion'].mean():.2f}")
 cols[4].metric("Alerts", len(alert_rows))
 
 st.subheader("Class mood over time")
-st.caption("Coloured areas: the share of faces showing each emotion. Lines: mean engagement (solid) and "
-           "confusion (dashed), 0 to 1. Shaded spans: alerts about the whole class.")
+st.caption("Above: the share of faces showing each emotion. Below: mean engagement (solid) and confusion "
+           "(dashed), from 0 to 1. Shaded spans: alerts about the whole class.")
 class_spans = [(a.start_t, a.end_t if a.end_t is not None else end_t, a.kind) for a in alert_rows if a.student_id is None]
 mood_fig = charts.mood_figure(mood, class_spans, bin_s=bin_s)
 st.plotly_chart(mood_fig, key="mood_chart")
