@@ -101,7 +101,6 @@ def test_emotions_agree_with_the_model_on_the_same_faces(processed, fer_data):
     assert n >= 15
     # Detected, aligned, re-sampled crops of an upscaled face are not the 48x48 original; most
     # segments must still read the same (the full-video figure is in docs/engine.md).
-    print(f"agreement {agree}/{n}")
     assert agree / n >= 0.7, f"{agree} of {n} segments agree"
 
 
