@@ -6,6 +6,7 @@ database; stdout/stderr go to log files so a full pipe can never stall the engin
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -54,13 +55,20 @@ class EngineJob:
         return None
 
     def error_message(self) -> str:
-        """The engine's own words for a failure: its last stderr lines (tracebacks trimmed to
-        their final line)."""
-        text = self.stderr_tail(40).strip()
-        if "Traceback (most recent call last)" in text:
-            last = [ln for ln in text.splitlines() if ln.strip()][-1]
-            return last
-        return "\n".join(text.splitlines()[-8:]) or f"the engine exited with code {self.returncode}"
+        """The engine's own words for a failure: its ``error: ...`` line, else the last line of
+        a traceback, else the end of stderr without the libraries' start-up chatter."""
+        lines = [ln.strip() for ln in self.stderr_tail(200).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.lower().startswith("error:")]
+        if errors:
+            return errors[-1].split(":", 1)[1].strip()
+        if any(ln.startswith("Traceback (most recent call last)") for ln in lines):
+            return lines[-1]
+        meaningful = [ln for ln in lines if not _NOISE.match(ln)]
+        return "\n".join(meaningful[-8:]) or f"the engine exited with code {self.returncode}"
+
+
+# TensorFlow / MediaPipe / absl start-up lines that say nothing about a failure.
+_NOISE = re.compile(r"^([IWE]\d{4} |INFO:|WARNING: All log messages|\d{4}-\d\d-\d\d .*(tensorflow|cuda|oneDNN))")
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -84,7 +92,9 @@ def _launch(kind: str, cmd: list[str], log_dir: Path, stem: str) -> EngineJob:
 
 
 def start_processing(video: Path, db_url: str, log_dir: Path, fps: float | None = None, title: str = "") -> EngineJob:
-    args = [str(video)] + (["--fps", f"{fps:g}"] if fps else [])
+    # --no-progress: the engine's progress bar would fill the stderr log the dashboard shows on
+    # failure; the dashboard reads progress from the database instead.
+    args = [str(video), "--no-progress"] + (["--fps", f"{fps:g}"] if fps else []) + (["--title", title] if title else [])
     job = _launch("process", engine_command("process", args, db_url, json_output=True), log_dir, video.stem)
     job.source_name, job.title = video.name, title or video.name
     return job

@@ -1,0 +1,75 @@
+"""Helpers shared by the tests/test_dashboard_*.py files (imported explicitly, not a conftest):
+a seeded SQLite database (the demo class through db.repository, an evaluation, two accounts),
+a free port, and a short real recording cut from the demo gallery video."""
+
+from __future__ import annotations
+
+import functools
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dashboard.demo import seed_demo
+from db import connect
+from db import repository as repo
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "dashboard" / "app.py")
+DEMO_VIDEO = REPO / "assets" / "demo_class.mp4"
+PASSWORD = "correct-horse-battery"
+
+
+@functools.cache
+def password_hash() -> str:
+    # bcrypt is slow on purpose: hash once per test run, reuse for every seeded account.
+    from dashboard.passwords import hash_password
+
+    return hash_password(PASSWORD)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    url: str
+    path: Path
+    session_id: int
+
+
+def seed_database(folder: Path, users: bool = True, live: bool = False) -> Seeded:
+    """A demo class of 6 students over 2 minutes (observations, 3 alerts), a stored model
+    evaluation and, with ``users``, an admin and a teacher account."""
+    path = folder / "classroom.db"
+    url = f"sqlite:///{path}"
+    if live:
+        seed_demo(url, live=True, seconds=75.0, title="Live: physics", with_evaluation=False)
+    session_id = seed_demo(url)
+    if users:
+        with connect(url)() as s:
+            repo.add_user(s, "admin", password_hash(), "admin")
+            repo.add_user(s, "teacher", password_hash(), "teacher")
+    return Seeded(url, path, session_id)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def short_recording(path: Path, frames: int = 15, size: tuple[int, int] = (640, 360)) -> Path:
+    """The first ``frames`` frames of the demo gallery video (5 fps: 3 s), made smaller; or,
+    without the asset, moving noise (a video without faces)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5, size)
+    cap = cv2.VideoCapture(str(DEMO_VIDEO)) if DEMO_VIDEO.exists() else None
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        ok, frame = cap.read() if cap is not None else (False, None)
+        if not ok:
+            frame = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+        writer.write(cv2.resize(frame, size))
+    writer.release()
+    if cap is not None:
+        cap.release()
+    return path
