@@ -1,0 +1,297 @@
+"""Every dashboard page through streamlit.testing.v1.AppTest (the real app script, its real
+pages, a real SQLite file seeded through db.repository): sign-in and roles, what each page
+shows, changes that reach the database, and empty / old databases."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+from dashboard_support import APP, PASSWORD, seed_database, short_recording
+from streamlit.testing.v1 import AppTest
+
+from dashboard.auth import USER_KEY, SignedInUser
+from dashboard.config import ENV_DB, ENV_UPLOADS
+from dashboard.passwords import check_password
+from db import connect
+from db import repository as repo
+
+PAGES = ["pages/live.py", "pages/recordings.py", "pages/report.py", "pages/students.py", "pages/model.py",
+         "pages/users.py"]
+
+
+def app(url: str, uploads, monkeypatch, user: SignedInUser | None = None) -> AppTest:
+    monkeypatch.setenv(ENV_DB, url)
+    monkeypatch.setenv(ENV_UPLOADS, str(uploads))
+    at = AppTest.from_file(APP, default_timeout=60)
+    if user is not None:
+        at.session_state[USER_KEY] = user
+    return at
+
+
+@pytest.fixture
+def seeded(tmp_path):
+    return seed_database(tmp_path)
+
+
+@pytest.fixture
+def admin_app(seeded, tmp_path, monkeypatch):
+    return app(seeded.url, tmp_path / "uploads", monkeypatch, SignedInUser("admin", "admin"))
+
+
+def texts(at: AppTest, kind: str) -> str:
+    return "\n".join(str(e.value) for e in getattr(at, kind))
+
+
+def table(at: AppTest, *columns: str):
+    """The first dataframe on the page that has these columns."""
+    return next(d.value for d in at.dataframe if set(columns) <= set(d.value.columns))
+
+
+def sign_in(at: AppTest, username: str, password: str) -> AppTest:
+    at.run()
+    at.text_input(key="signin_username").input(username)
+    at.text_input(key="signin_password").input(password)
+    at.button[0].click()
+    return at.run()
+
+
+# --- sign-in and roles ------------------------------------------------------------------------
+
+def test_first_run_creates_the_admin_account(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    at = app(url, tmp_path / "uploads", monkeypatch).run()
+    assert "Create the admin account" in texts(at, "subheader")
+    at.text_input(key="first_username").input("head")
+    at.text_input(key="first_password").input("a-long-password")
+    at.text_input(key="first_confirm").input("a-long-passworD")
+    at.button[0].click().run()
+    assert "differ" in texts(at, "error")
+    at.text_input(key="first_confirm").input("a-long-password")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.session_state[USER_KEY] == SignedInUser("head", "admin")
+    with connect(url)() as s:
+        user = repo.get_user(s, "head")
+        assert user.role == "admin" and check_password("a-long-password", user.password_hash)
+        assert user.password_hash != "a-long-password"
+
+
+def test_sign_in_works_and_a_wrong_password_is_refused(seeded, tmp_path, monkeypatch):
+    at = sign_in(app(seeded.url, tmp_path / "up", monkeypatch), "teacher", PASSWORD + "x")
+    assert "Wrong user name or password" in texts(at, "error")
+    assert USER_KEY not in at.session_state
+    at = sign_in(app(seeded.url, tmp_path / "up", monkeypatch), "nobody", PASSWORD)
+    assert "Wrong user name or password" in texts(at, "error")
+    at = sign_in(app(seeded.url, tmp_path / "up", monkeypatch), "teacher", PASSWORD)
+    assert not at.exception
+    assert at.session_state[USER_KEY] == SignedInUser("teacher", "teacher")
+    assert "Signed in as **teacher**" in texts(at.sidebar, "caption")
+    assert texts(at, "title") == "Live class"  # the default page
+    at.button(key="sign_out").click().run()
+    assert USER_KEY not in at.session_state
+    assert "Sign in" in texts(at, "subheader")
+
+
+def test_signed_out_visitors_get_only_the_sign_in_form(seeded, tmp_path, monkeypatch):
+    at = app(seeded.url, tmp_path / "up", monkeypatch)
+    at.switch_page("pages/report.py").run()
+    assert not at.exception
+    # The real server shows the sign-in form at every page's address (checked in the browser
+    # test); AppTest runs the page script itself, which refuses on its own.
+    assert texts(at, "subheader") == "Sign in" or "Sign in first" in texts(at, "error")
+    assert not at.get("plotly_chart") and not at.dataframe and not at.metric
+
+
+@pytest.mark.parametrize("page", ["pages/model.py", "pages/users.py"])
+def test_a_teacher_is_refused_the_admin_pages(seeded, tmp_path, monkeypatch, page):
+    at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
+    at.switch_page(page).run()
+    assert not at.exception
+    assert "for admins only" in texts(at, "error")
+    assert not at.get("plotly_chart") and not at.dataframe and not at.text_input
+
+
+# --- every page on the seeded database ----------------------------------------------------------
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_for_an_admin(admin_app, page):
+    admin_app.switch_page(page).run()
+    assert not admin_app.exception, admin_app.exception
+    assert not admin_app.error
+
+
+def test_report_shows_mood_chart_timeline_tables_and_downloads(admin_app, seeded):
+    at = admin_app
+    at.switch_page("pages/report.py").run()
+    assert at.selectbox(key="report_session").value == seeded.session_id
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # class mood, per-student timeline
+    mood = charts[0].proto.spec
+    for name in ("angry", "neutral", "engagement", "confusion"):
+        assert f'"name":"{name}"' in mood
+    assert {m.label: m.value for m in at.metric}["Students seen"] == "6"
+    summary = table(at, "student", "most frequent emotion")
+    assert list(summary["student"]) == [f"Student {i}" for i in range(1, 7)]
+    assert len(table(at, "who", "kind", "message")) == 3
+    assert len(table(at, "from", "to", "confusion")) == 5
+    assert [b.proto.label for b in at.get("download_button")] == ["Observations (CSV)", "Report (HTML)",
+                                                                   "Report (PDF)"]
+    at.radio(key="report_heatmap_value").set_value("emotion").run()
+    assert not at.exception and '"ticktext":["angry"' in at.get("plotly_chart")[1].proto.spec
+
+
+def test_live_page_shows_tiles_mood_and_alert_feed_of_a_running_class(tmp_path, monkeypatch):
+    seeded = seed_database(tmp_path, live=True)
+    at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
+    at.switch_page("pages/live.py").run()
+    assert not at.exception
+    assert "Watching #1 Live: physics" in texts(at, "caption")
+    assert {m.label: m.value for m in at.metric}["Students in view"] == "6"
+    assert len(at.get("plotly_chart")) == 1
+    md = texts(at, "markdown")
+    assert all(f"**Student {i}**" in md for i in range(1, 7))
+    assert "Whole class · *confused* (🔴 ongoing)" in md
+    assert len(at.get("progress")) == 6  # an attention bar per student
+    assert at.selectbox(key="live_source").options[0] == "Local camera"
+
+
+def test_model_page_shows_the_confusion_matrix_both_ways(admin_app):
+    at = admin_app
+    at.switch_page("pages/model.py").run()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # comparison with published figures, confusion matrix
+    assert "Kaggle 2013 winner" in charts[0].proto.spec
+    assert {m.label: m.value for m in at.metric}["Faces"] == "3,589"
+    per_class = table(at, "emotion", "precision", "recall", "f1")
+    assert list(per_class["emotion"]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert '"texttemplate":"%{text}"' in charts[1].proto.spec and '"text":[["295"' in charts[1].proto.spec
+    at.toggle(key="confusion_normalise").set_value(True).run()
+    assert '"text":[["60%"' in at.get("plotly_chart")[1].proto.spec
+
+
+# --- changes that reach the database ------------------------------------------------------------
+
+def test_rename_and_merge_students(admin_app, seeded):
+    at = admin_app
+    at.switch_page("pages/students.py").run()
+    with connect(seeded.url)() as s:
+        first, second, *_ = repo.students(s, seeded.session_id)
+        n_first = len(repo.observations_frame(s, seeded.session_id).query("student_id == @first.id"))
+    at.selectbox(key="rename_who").set_value(first.id)
+    at.text_input(key="rename_name").input("Ada Lovelace")
+    next(b for b in at.button if b.label == "Save the name").click().run()
+    assert not at.exception and "Student 1 is now Ada Lovelace" in texts(at, "success")
+    with connect(seeded.url)() as s:
+        assert repo.students(s, seeded.session_id)[0].name == "Ada Lovelace"
+
+    at.selectbox(key="merge_keep").set_value(first.id)
+    at.selectbox(key="merge_gone").set_value(second.id)
+    merge = next(b for b in at.button if b.label == "Merge")
+    merge.click().run()
+    assert "Tick the box" in texts(at, "error")  # not merged without confirmation
+    at.checkbox(key="merge_sure").check()
+    next(b for b in at.button if b.label == "Merge").click().run()
+    assert not at.exception and "Merged" in texts(at, "success")
+    with connect(seeded.url)() as s:
+        left = repo.students(s, seeded.session_id)
+        frame = repo.observations_frame(s, seeded.session_id)
+    assert [x.id for x in left][:2] == [first.id, left[1].id] and second.id not in {x.id for x in left}
+    assert len(left) == 5
+    assert len(frame.query("student_id == @first.id")) == 2 * n_first  # both tracks' observations
+    assert set(frame.query("student_id == @first.id")["student"]) == {"Ada Lovelace"}
+
+
+def test_admin_adds_a_teacher_who_can_then_sign_in(admin_app, seeded, tmp_path, monkeypatch):
+    at = admin_app
+    at.switch_page("pages/users.py").run()
+    at.text_input(key="new_username").input("ms-khan")
+    at.selectbox(key="new_role").set_value("teacher")
+    at.text_input(key="new_password").input("another-password")
+    at.text_input(key="new_confirm").input("another-password")
+    at.button[0].click().run()
+    assert not at.exception and "Added teacher 'ms-khan'" in texts(at, "success")
+    assert "ms-khan" in list(table(at, "user", "role")["user"])
+    at = sign_in(app(seeded.url, tmp_path / "up", monkeypatch), "ms-khan", "another-password")
+    assert at.session_state[USER_KEY] == SignedInUser("ms-khan", "teacher")
+
+
+def test_upload_of_a_non_video_is_refused_and_nothing_is_kept(admin_app, tmp_path):
+    at = admin_app
+    at.switch_page("pages/recordings.py").run()
+    at.file_uploader(key="recording_upload").set_value(("lecture.mp4", b"definitely not a video" * 50, "video/mp4"))
+    at.run()
+    at.button(key="recording_start").click().run()
+    assert "Not accepted" in texts(at, "error") and "OpenCV" in texts(at, "error")
+    assert not list((tmp_path / "uploads").glob("*.mp4"))
+    assert "processing_job" not in at.session_state
+
+
+@pytest.mark.slow
+def test_upload_is_analysed_by_the_engine_with_progress_then_opens_its_report(seeded, tmp_path, monkeypatch):
+    from engine_support import need_model
+
+    need_model()
+    at = app(seeded.url, tmp_path / "uploads", monkeypatch, SignedInUser("teacher", "teacher"))
+    at.switch_page("pages/recordings.py").run()
+    clip = short_recording(tmp_path / "clip.mp4").read_bytes()
+    at.file_uploader(key="recording_upload").set_value(("Week 3 biology.mp4", clip, "video/mp4"))
+    at.number_input(key="recording_fps").set_value(2.0)
+    at.run()
+    at.button(key="recording_start").click().run()
+    job = at.session_state["processing_job"]
+    progress_texts = set()
+    deadline = time.time() + 150
+    while job.running and time.time() < deadline:
+        progress_texts |= {p.proto.text for p in at.get("progress")}
+        time.sleep(1)
+        at.run()
+    assert not job.running, "the engine did not finish in 150 s"
+    at.run()
+    assert not at.exception
+    assert job.returncode == 0, job.error_message()
+    assert any("Starting the engine" in t or "analysed" in t for t in progress_texts), progress_texts
+    assert "Week 3 biology.mp4** analysed" in texts(at, "success")
+    stored = list((tmp_path / "uploads").glob("*.mp4"))
+    assert len(stored) == 1 and len(stored[0].stem) == 32  # a generated name, not the teacher's
+    at.button(key="recording_open").click().run()
+    assert not at.exception
+    assert texts(at, "title") == "Session report"
+    new_id = job.result()["session_id"]
+    assert at.selectbox(key="report_session").value == new_id
+    with connect(seeded.url)() as s:
+        assert repo.get_session(s, new_id).title == "Week 3 biology.mp4"
+
+
+# --- empty and old databases ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("page, expected", [
+    ("pages/live.py", "No class is being watched"),
+    ("pages/recordings.py", None),
+    ("pages/report.py", "No class sessions yet"),
+    ("pages/students.py", "No class sessions yet"),
+    ("pages/model.py", "No evaluation has been stored"),
+    ("pages/users.py", None),
+])
+def test_an_empty_database_gets_explanations_not_errors(tmp_path, monkeypatch, page, expected):
+    at = app(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "up", monkeypatch, SignedInUser("admin", "admin"))
+    at.switch_page(page).run()
+    assert not at.exception and not at.error
+    if expected:
+        assert expected in texts(at, "info")
+    if page == "pages/model.py":
+        assert "python -m training evaluate" in texts(at, "code")
+    if page == "pages/report.py":
+        assert "make run" in texts(at, "info")
+
+
+def test_an_old_database_is_explained(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE class_sessions (id INTEGER PRIMARY KEY, title TEXT)")
+    at = app(f"sqlite:///{path}", tmp_path / "up", monkeypatch, SignedInUser("admin", "admin"))
+    for page in ("pages/report.py", "pages/live.py", "pages/students.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert "older version" in texts(at, "error")
