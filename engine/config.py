@@ -45,6 +45,7 @@ class TrackerConfig:
     matching_iou: float
     reattach_seconds: float
     reattach_iou: float
+    reattach_containment: float
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,11 @@ supervision's ByteTrack follows boxes from frame to frame (Kalman prediction + I
 and keeps a lost track for ``lost_seconds`` (a blink that the detector misses, a head turn, a
 hand in front of the face). Past that, ByteTrack starts a new id; a student whose camera was
 off for a minute then comes back as someone new. So on top of ByteTrack, a new track that
-appears where a lost student was last seen (box overlap >= ``reattach_iou``, within
-``reattach_seconds``) continues that student's id.
+appears where a lost student was last seen (box IoU >= ``reattach_iou``, or one box lying
+``reattach_containment`` inside the other, within ``reattach_seconds``) continues that
+student's id. Containment matters because the box of one person's face can change size a lot
+(a gallery tile's camera re-framed, someone leaning in): on the demo gallery a tile's box went
+from 129 px to 51 px (IoU 0.16) and ByteTrack, which matches by IoU, started a new track.
 
 Ids handed out here are "tracker students": the first ByteTrack id of a chain of re-attached
 tracks. Appearance re-identification (``engine/reid.py``) runs after this, on these ids.
@@ -36,12 +39,15 @@ class _Seen:
     t: float
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
+def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """IoU, and the share of the smaller box that lies inside the other."""
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+    union = area_a + area_b - inter
+    smaller = min(area_a, area_b)
+    return (inter / union if union > 0 else 0.0), (inter / smaller if smaller > 0 else 0.0)
 
 
 class FaceTracker:
@@ -96,13 +102,15 @@ class FaceTracker:
         return out
 
     def _reattach(self, t: float, box: np.ndarray, present: set[int]) -> int | None:
-        best, best_iou = None, self.cfg.reattach_iou
+        best, best_score = None, 0.0
         for sid, seen in self._seen.items():
             if sid in present or t - seen.t > self.cfg.reattach_seconds:
                 continue
-            overlap = _iou(box, seen.box)
-            if overlap >= best_iou:
-                best, best_iou = sid, overlap
+            iou, inside = _overlaps(box, seen.box)
+            if iou >= self.cfg.reattach_iou or inside >= self.cfg.reattach_containment:
+                score = iou + inside
+                if score > best_score:
+                    best, best_score = sid, score
         if best is not None:
             self.reattached += 1
         return best

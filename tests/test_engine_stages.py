@@ -254,3 +254,14 @@ def test_a_failed_batch_leaves_nothing_behind(tmp_path):
         assert len(repo.observations_frame(s, sid)) == 0
         assert repo.get_session(s, sid).status == SessionStatus.failed
 
+
+
+def test_a_face_whose_box_shrinks_in_place_stays_the_same_student():
+    # On the demo gallery a tile's box went from 129 px to 51 px when its picture changed
+    # (IoU 0.16): ByteTrack starts a new track, re-attachment by containment keeps the student.
+    tracker = FaceTracker(CFG.tracker, fps=5.0)
+    big, small = _face(1080, 561, 129), _face(1129, 622, 51)
+    before = {tf.track for i in range(5) for tf in tracker.update(i / 5, [big])}
+    after = {tf.track for i in range(5, 10) for tf in tracker.update(i / 5, [small])}
+    assert len(before) == 1 and after == before
+    assert tracker.reattached == 1
