@@ -9,13 +9,15 @@ import streamlit as st
 
 from dashboard.data import DatabaseProblem, SessionInfo
 
-# Page scripts, relative to app.py (what st.switch_page and st.page_link take).
-LIVE_PAGE = "pages/live.py"
-RECORDINGS_PAGE = "pages/recordings.py"
-REPORT_PAGE = "pages/report.py"
-STUDENTS_PAGE = "pages/students.py"
-MODEL_PAGE = "pages/model.py"
-USERS_PAGE = "pages/users.py"
+# Page scripts, relative to app.py (what st.switch_page and st.page_link take). Not in a
+# folder named "pages": Streamlit would treat that as an old-style multipage app and, on a
+# fresh server, run a page script straight from its address without app.py's sign-in.
+LIVE_PAGE = "views/live.py"
+RECORDINGS_PAGE = "views/recordings.py"
+REPORT_PAGE = "views/report.py"
+STUDENTS_PAGE = "views/students.py"
+MODEL_PAGE = "views/model.py"
+USERS_PAGE = "views/users.py"
 ALL_PAGES = (LIVE_PAGE, RECORDINGS_PAGE, REPORT_PAGE, STUDENTS_PAGE, MODEL_PAGE, USERS_PAGE)
 
 STATUS_ICONS = {"running": "🟢", "complete": "✅", "failed": "❌", "interrupted": "⏸️"}

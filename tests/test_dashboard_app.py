@@ -17,8 +17,8 @@ from dashboard.passwords import check_password
 from db import connect
 from db import repository as repo
 
-PAGES = ["pages/live.py", "pages/recordings.py", "pages/report.py", "pages/students.py", "pages/model.py",
-         "pages/users.py"]
+PAGES = ["views/live.py", "views/recordings.py", "views/report.py", "views/students.py", "views/model.py",
+         "views/users.py"]
 
 
 def app(url: str, uploads, monkeypatch, user: SignedInUser | None = None) -> AppTest:
@@ -96,7 +96,7 @@ def test_sign_in_works_and_a_wrong_password_is_refused(seeded, tmp_path, monkeyp
 
 def test_signed_out_visitors_get_only_the_sign_in_form(seeded, tmp_path, monkeypatch):
     at = app(seeded.url, tmp_path / "up", monkeypatch)
-    at.switch_page("pages/report.py").run()
+    at.switch_page("views/report.py").run()
     assert not at.exception
     # The real server shows the sign-in form at every page's address (checked in the browser
     # test); AppTest runs the page script itself, which refuses on its own.
@@ -104,7 +104,7 @@ def test_signed_out_visitors_get_only_the_sign_in_form(seeded, tmp_path, monkeyp
     assert not at.get("plotly_chart") and not at.dataframe and not at.metric
 
 
-@pytest.mark.parametrize("page", ["pages/model.py", "pages/users.py"])
+@pytest.mark.parametrize("page", ["views/model.py", "views/users.py"])
 def test_a_teacher_is_refused_the_admin_pages(seeded, tmp_path, monkeypatch, page):
     at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
     at.switch_page(page).run()
@@ -124,7 +124,7 @@ def test_every_page_renders_for_an_admin(admin_app, page):
 
 def test_report_shows_mood_chart_timeline_tables_and_downloads(admin_app, seeded):
     at = admin_app
-    at.switch_page("pages/report.py").run()
+    at.switch_page("views/report.py").run()
     assert at.selectbox(key="report_session").value == seeded.session_id
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # class mood, per-student timeline
@@ -145,7 +145,7 @@ def test_report_shows_mood_chart_timeline_tables_and_downloads(admin_app, seeded
 def test_live_page_shows_tiles_mood_and_alert_feed_of_a_running_class(tmp_path, monkeypatch):
     seeded = seed_database(tmp_path, live=True)
     at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
-    at.switch_page("pages/live.py").run()
+    at.switch_page("views/live.py").run()
     assert not at.exception
     assert "Watching #1 Live: physics" in texts(at, "caption")
     assert {m.label: m.value for m in at.metric}["Students in view"] == "6"
@@ -159,7 +159,7 @@ def test_live_page_shows_tiles_mood_and_alert_feed_of_a_running_class(tmp_path, 
 
 def test_model_page_shows_the_confusion_matrix_both_ways(admin_app):
     at = admin_app
-    at.switch_page("pages/model.py").run()
+    at.switch_page("views/model.py").run()
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # comparison with published figures, confusion matrix
     assert "Kaggle 2013 winner" in charts[0].proto.spec
@@ -175,7 +175,7 @@ def test_model_page_shows_the_confusion_matrix_both_ways(admin_app):
 
 def test_rename_and_merge_students(admin_app, seeded):
     at = admin_app
-    at.switch_page("pages/students.py").run()
+    at.switch_page("views/students.py").run()
     with connect(seeded.url)() as s:
         first, second, *_ = repo.students(s, seeded.session_id)
         n_first = len(repo.observations_frame(s, seeded.session_id).query("student_id == @first.id"))
@@ -205,7 +205,7 @@ def test_rename_and_merge_students(admin_app, seeded):
 
 def test_admin_adds_a_teacher_who_can_then_sign_in(admin_app, seeded, tmp_path, monkeypatch):
     at = admin_app
-    at.switch_page("pages/users.py").run()
+    at.switch_page("views/users.py").run()
     at.text_input(key="new_username").input("ms-khan")
     at.selectbox(key="new_role").set_value("teacher")
     at.text_input(key="new_password").input("another-password")
@@ -219,7 +219,7 @@ def test_admin_adds_a_teacher_who_can_then_sign_in(admin_app, seeded, tmp_path, 
 
 def test_upload_of_a_non_video_is_refused_and_nothing_is_kept(admin_app, tmp_path):
     at = admin_app
-    at.switch_page("pages/recordings.py").run()
+    at.switch_page("views/recordings.py").run()
     at.file_uploader(key="recording_upload").set_value(("lecture.mp4", b"definitely not a video" * 50, "video/mp4"))
     at.run()
     at.button(key="recording_start").click().run()
@@ -234,7 +234,7 @@ def test_upload_is_analysed_by_the_engine_with_progress_then_opens_its_report(se
 
     need_model()
     at = app(seeded.url, tmp_path / "uploads", monkeypatch, SignedInUser("teacher", "teacher"))
-    at.switch_page("pages/recordings.py").run()
+    at.switch_page("views/recordings.py").run()
     clip = short_recording(tmp_path / "clip.mp4").read_bytes()
     at.file_uploader(key="recording_upload").set_value(("Week 3 biology.mp4", clip, "video/mp4"))
     at.number_input(key="recording_fps").set_value(2.0)
@@ -267,12 +267,12 @@ def test_upload_is_analysed_by_the_engine_with_progress_then_opens_its_report(se
 # --- empty and old databases ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("page, expected", [
-    ("pages/live.py", "No class is being watched"),
-    ("pages/recordings.py", None),
-    ("pages/report.py", "No class sessions yet"),
-    ("pages/students.py", "No class sessions yet"),
-    ("pages/model.py", "No evaluation has been stored"),
-    ("pages/users.py", None),
+    ("views/live.py", "No class is being watched"),
+    ("views/recordings.py", None),
+    ("views/report.py", "No class sessions yet"),
+    ("views/students.py", "No class sessions yet"),
+    ("views/model.py", "No evaluation has been stored"),
+    ("views/users.py", None),
 ])
 def test_an_empty_database_gets_explanations_not_errors(tmp_path, monkeypatch, page, expected):
     at = app(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "up", monkeypatch, SignedInUser("admin", "admin"))
@@ -280,9 +280,9 @@ def test_an_empty_database_gets_explanations_not_errors(tmp_path, monkeypatch, p
     assert not at.exception and not at.error
     if expected:
         assert expected in texts(at, "info")
-    if page == "pages/model.py":
+    if page == "views/model.py":
         assert "python -m training evaluate" in texts(at, "code")
-    if page == "pages/report.py":
+    if page == "views/report.py":
         assert "make run" in texts(at, "info")
 
 
@@ -291,7 +291,7 @@ def test_an_old_database_is_explained(tmp_path, monkeypatch):
     with sqlite3.connect(path) as old:
         old.execute("CREATE TABLE class_sessions (id INTEGER PRIMARY KEY, title TEXT)")
     at = app(f"sqlite:///{path}", tmp_path / "up", monkeypatch, SignedInUser("admin", "admin"))
-    for page in ("pages/report.py", "pages/live.py", "pages/students.py"):
+    for page in ("views/report.py", "views/live.py", "views/students.py"):
         at.switch_page(page).run()
         assert not at.exception
         assert "older version" in texts(at, "error")

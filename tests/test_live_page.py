@@ -1,4 +1,4 @@
-"""The Live class page (dashboard/pages/live.py) with the screen and browser-camera sources,
+"""The Live class page (dashboard/views/live.py) with the screen and browser-camera sources,
 through streamlit.testing.v1.AppTest: the real page, the real engine subprocess, a real SQLite
 file, an Xvfb screen showing a gallery."""
 
@@ -20,7 +20,7 @@ from db import repository as repo
 from db.models import SessionStatus
 
 REPO = Path(__file__).resolve().parents[1]
-PAGE = str(REPO / "dashboard" / "pages" / "live.py")
+PAGE = str(REPO / "dashboard" / "views" / "live.py")
 SOURCE_LABELS = ["Local camera", "Screen (online class)", "Browser camera"]
 
 

@@ -1,0 +1,109 @@
+"""The real server in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright;
+never `playwright install`): sign in, the demo session's report with its plotly chart, the CSV
+download, a wrong password, and a teacher refused the admin page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from dashboard_support import PASSWORD, REPO, free_port, seed_database
+
+from db.repository import EXPORT_COLUMNS
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install -y chromium)"),
+]
+
+
+@pytest.fixture
+def server(tmp_path):
+    seeded = seed_database(tmp_path)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(port), "--db", seeded.url],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://localhost:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/_stcore/health", timeout=2).close()
+            break
+        except OSError:
+            time.sleep(0.25)
+    else:
+        proc.kill()
+        pytest.fail("the dashboard did not come up in 30 s")
+    yield base, seeded
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        context.set_default_timeout(30_000)
+        yield context.new_page()
+        browser.close()
+
+
+def sign_in(page, user: str, password: str = PASSWORD) -> None:
+    page.get_by_role("textbox", name="User name").fill(user)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_admin_signs_in_reads_the_report_and_downloads_the_csv(server, page, tmp_path):
+    base, seeded = server
+    page.goto(base)
+    sign_in(page, "admin", "not-the-password")
+    page.get_by_text("Wrong user name or password.").wait_for()
+    sign_in(page, "admin")
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Signed in as admin").wait_for()
+    sidebar.get_by_role("link", name="Session report").click()
+    page.get_by_role("heading", name="Class mood over time").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()  # plotly drew the mood chart
+    assert page.locator(".js-plotly-plot").count() == 2
+    assert page.locator(".js-plotly-plot .legendtext", has_text="engagement").count() == 1
+    assert page.url.endswith(f"/report?session={seeded.session_id}")  # the picker keeps the address linkable
+    assert page.get_by_test_id("stMetric").filter(has_text="Students seen").inner_text().split() == \
+        ["Students", "seen", "6"]
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Observations (CSV)").click()
+    saved = tmp_path / "download.csv"
+    download.value.save_as(saved)
+    rows = list(csv.reader(io.StringIO(saved.read_text())))
+    assert tuple(rows[0]) == EXPORT_COLUMNS
+    assert len(rows) == 1 + 1400
+
+    sidebar.get_by_role("link", name="Model evaluation").click()
+    page.get_by_text("Our models beside published results").wait_for()
+
+
+def test_a_teacher_is_refused_the_admin_page_and_does_not_see_it_in_the_menu(server, page):
+    base, _ = server
+    page.goto(base + "/model")  # typed address: the sign-in form first, then that page
+    sign_in(page, "teacher")
+    page.get_by_text("This page is for admins only; you are signed in as teacher (teacher).").wait_for()
+    assert page.get_by_text("Our models beside published results").count() == 0
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_role("link", name="Session report").wait_for()
+    assert nav.get_by_role("link", name="Model evaluation").count() == 0
+    assert nav.get_by_role("link", name="Users").count() == 0
