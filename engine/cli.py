@@ -26,8 +26,7 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's default prints the usage too; one line is the contract
-        raise UsageError(f"{message} (see python -m engine {self.prog.split()[-1]} --help)"
-                         if " " in self.prog else message)
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
