@@ -62,12 +62,14 @@ def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, st
                            showarrow=False, font={"size": 11, "color": ALERT_COLORS.get(kind, "#7f7f7f")})
     fig.update_layout(
         height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.14, "traceorder": "normal"},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.16 if height >= 400 else -0.15, "traceorder": "normal"},
     )
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="share of faces", row=1, col=1)
     fig.update_yaxes(range=[0, 1], title_text="score (0-1)", row=2, col=1)
     _time_axis(fig, mood.index.to_numpy())
     fig.update_xaxes(title_text="", row=1, col=1)
+    if height < 400:  # a small chart's legend wraps onto the axis title: the m:ss ticks say enough
+        fig.update_xaxes(title_text="", row=2, col=1)
     return fig
 
 
@@ -126,8 +128,8 @@ def accuracy_comparison(rows: pd.DataFrame) -> go.Figure:
     colors = rows["group"].map({"ours": "#1f77b4", "reference": "#b0b0b0"}).fillna("#b0b0b0")
     # A published range (e.g. 72-73.3 %) is drawn as its top with an error bar down to its bottom.
     low = rows["low"] if "low" in rows else pd.Series([None] * len(rows))
-    minus = [a - lo if pd.notna(lo) else 0.0 for a, lo in zip(rows["accuracy"], low)]
-    text = [f"{lo:.0%}-{a:.1%}" if pd.notna(lo) else f"{a:.1%}" for a, lo in zip(rows["accuracy"], low)]
+    minus = [a - lo if pd.notna(lo) else 0.0 for a, lo in zip(rows["accuracy"], low, strict=True)]
+    text = [f"{lo:.0%}-{a:.1%}" if pd.notna(lo) else f"{a:.1%}" for a, lo in zip(rows["accuracy"], low, strict=True)]
     fig = go.Figure(go.Bar(
         x=rows["accuracy"], y=rows["name"], orientation="h", marker_color=colors, text=text,
         textposition="outside", error_x={"type": "data", "symmetric": False, "array": [0.0] * len(rows),

@@ -62,7 +62,7 @@ def seed_demo(url: str, students: int = 6, seconds: float = 120.0, fps: float = 
                 confusion = float(np.clip(0.1 + 0.5 * confusing + 0.3 * negative + rng.normal(0, 0.05), 0, 1))
                 rows.append({
                     "student_id": sid, "t": t, "wall_time": start_wall + timedelta(seconds=t),
-                    **{e: float(v) for e, v in zip(EMOTIONS, p)}, "emotion": EMOTIONS[int(p.argmax())],
+                    **{e: float(v) for e, v in zip(EMOTIONS, p, strict=True)}, "emotion": EMOTIONS[int(p.argmax())],
                     "box_x": 80 + 150 * i, "box_y": 120 + int(rng.integers(-3, 4)), "box_w": 90, "box_h": 90,
                     "yaw": yaw, "pitch": float(rng.normal(-5, 4)), "eye_openness": eyes,
                     "engagement": engagement, "confusion": confusion,

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import html
 import io
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.analytics import EMOTIONS, format_t
-from dashboard.charts import EMOTION_COLORS
+from dashboard.charts import ALERT_COLORS, EMOTION_COLORS
 from dashboard.data import SessionInfo
 from db.repository import EXPORT_COLUMNS
 
@@ -33,6 +33,7 @@ class ReportContent:
     confused: pd.DataFrame  # analytics.notable_moments
     disengaged: pd.DataFrame
     alerts: pd.DataFrame
+    alert_spans: list[tuple[float, float, str]] = field(default_factory=list)  # whole-class alerts, shaded
 
 
 def _facts(session: SessionInfo) -> list[tuple[str, str]]:
@@ -68,7 +69,7 @@ def html_report(content: ReportContent) -> str:
                            ("Students", content.summary), ("Alerts", content.alerts)):
         parts.append(f"<h2>{heading}</h2>")
         parts.append(table.to_html(index=False, escape=True, border=0) if not table.empty else "<p>None.</p>")
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(f"<p><small>Generated {generated} by the classroom-engagement dashboard.</small></p></body></html>")
     return "\n".join(parts)
 
@@ -84,12 +85,13 @@ def _font_path() -> Path | None:
         return None
 
 
-def _mood_png(mood: pd.DataFrame, bin_s: float) -> bytes:
+def _mood_png(mood: pd.DataFrame, bin_s: float, spans=()) -> bytes:
     """The mood chart drawn with matplotlib (plotly needs a browser to make images)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, ax = plt.subplots(figsize=(10, 3.6), dpi=120)
     x = mood.index.to_numpy() + bin_s / 2
@@ -97,8 +99,13 @@ def _mood_png(mood: pd.DataFrame, bin_s: float) -> bytes:
                  colors=[EMOTION_COLORS[e] for e in EMOTIONS], alpha=0.85)
     ax.plot(x, mood["engagement"], color="black", lw=2, label="engagement")
     ax.plot(x, mood["confusion"], color="#e377c2", lw=2, ls="--", label="confusion")
+    for start, end, kind in spans:
+        ax.axvspan(start, end, color=ALERT_COLORS.get(kind, "#7f7f7f"), alpha=0.25, lw=0)
+        ax.text((start + end) / 2, 1.01, f"alert: {kind}", ha="center", va="bottom", fontsize=7,
+                color=ALERT_COLORS.get(kind, "#7f7f7f"))
     ax.set_ylim(0, 1)
-    ax.set_xlabel("time in the recording (s)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_t(v)))
+    ax.set_xlabel("time in the recording")
     ax.set_ylabel("share of faces")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=9, fontsize=7, frameon=False)
     fig.tight_layout()
@@ -126,7 +133,7 @@ def pdf_report(content: ReportContent) -> bytes:
     for k, v in _facts(content.session):
         pdf.cell(0, 6, f"{k}: {v}", new_x="LMARGIN", new_y="NEXT")
     if not content.mood.empty:
-        pdf.image(io.BytesIO(_mood_png(content.mood, content.bin_s)), w=260)
+        pdf.image(io.BytesIO(_mood_png(content.mood, content.bin_s, content.alert_spans)), w=260)
     for heading, table in (("Most confused moments", content.confused), ("Least engaged moments", content.disengaged),
                            ("Students", content.summary), ("Alerts", content.alerts)):
         pdf.set_font(family, "B", 12)

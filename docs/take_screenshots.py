@@ -102,7 +102,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite:///{tmp}/classroom.db"
-        session_id = seed(db_url)
+        seed(db_url)
         port = free_port()
         base = f"http://localhost:{port}"
         server = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(port), "--db", db_url],
@@ -120,7 +120,7 @@ def main() -> int:
                 sign_in(page, base, ADMIN)
                 # Navigate inside the app: a fresh page load is a new session, signed out (by design).
                 shots = [("Live class", "live", 1500), ("Recordings", "recordings", 900),
-                         ("Session report", "report", 2900), ("Students", "students", 1000),
+                         ("Session report", "report", 2600), ("Students", "students", 1000),
                          ("Model evaluation", "model", 1900), ("Users", "users", 1000)]
                 for link, name, height in shots:
                     page.set_viewport_size({"width": 1400, "height": height})

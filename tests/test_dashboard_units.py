@@ -8,7 +8,6 @@ import json
 import re
 import sqlite3
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,6 @@ from sqlalchemy.exc import OperationalError
 
 from dashboard import analytics, charts, config, data, engine_cli, model_cards, passwords, report_export, uploads
 from db.repository import EXPORT_COLUMNS
-
 
 # --- settings ---------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Live class: start/stop the engine on a camera, then watch the class mood, one tile per
 student and the alert feed, refreshed every few seconds."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
@@ -59,7 +59,7 @@ def watched_session(running: list[data.SessionInfo]) -> data.SessionInfo | None:
     """The session to show: the one our engine just started, else the newest running one."""
     job = st.session_state.get(JOB_KEY)
     if job is not None:
-        since = datetime.fromtimestamp(job.started - 2, tz=timezone.utc).replace(tzinfo=None)
+        since = datetime.fromtimestamp(job.started - 2, tz=UTC).replace(tzinfo=None)
         ours = [s for s in running if s.started_at >= since]
         if ours or job.running:
             return ours[0] if ours else None  # None while our engine is still starting
@@ -142,7 +142,7 @@ def monitor() -> None:
     by_id = {int(r["student_id"]): r for _, r in latest.iterrows()}
     for start in range(0, len(roster), TILES_PER_ROW):
         row_cols = st.columns(TILES_PER_ROW)
-        for col, student in zip(row_cols, roster[start:start + TILES_PER_ROW]):
+        for col, student in zip(row_cols, roster[start:start + TILES_PER_ROW], strict=False):
             with col:
                 student_tile(student.display_name, by_id.get(student.id))
 

@@ -98,7 +98,7 @@ st.subheader("Download")
 content = report_export.ReportContent(
     session=session, mood=mood, bin_s=bin_s,
     figures={"Class mood over time": mood_fig, "Per-student timeline": heatmap_fig},
-    summary=summary, confused=confused, disengaged=disengaged, alerts=alerts_table,
+    summary=summary, confused=confused, disengaged=disengaged, alerts=alerts_table, alert_spans=class_spans,
 )
 stem = f"session-{session.id}"
 d1, d2, d3 = st.columns(3)
