@@ -49,7 +49,7 @@ def main() -> int:
         small_faces()
         return 0
 
-    import numpy as np
+    from engine_support import DEMO_VIDEO, cut_video, read_truth, tile_of
 
     from db import connect
     from db import repository as repo
@@ -57,7 +57,6 @@ def main() -> int:
     from engine.config import load_config
     from engine.pipeline import RunOptions, run
     from engine.sources import open_source
-    from engine_support import DEMO_VIDEO, cut_video, read_truth, tile_of
     from training.data import load
     from training.labels import EMOTIONS
     from training.preprocessing import prepare_faces

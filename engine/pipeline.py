@@ -172,13 +172,14 @@ class StopRequest:
                 signal.signal(sig, handler)
 
 
-def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions = RunOptions(),
+def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | None = None,
         model: ExpressionModel | None = None, stop: StopRequest | None = None) -> RunSummary:
     """Analyse ``source`` into a new session in ``db_url``; returns its summary.
 
     Raises :class:`PipelineError` when the database cannot be used or a write fails (the
     session is then marked failed when possible)."""
     started = time.monotonic()
+    options = options or RunOptions()
     model = model or ExpressionModel()
     try:
         factory = connect(db_url)

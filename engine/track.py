@@ -16,9 +16,8 @@ tracks. Appearance re-identification (``engine/reid.py``) runs after this, on th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import supervision as sv

@@ -9,6 +9,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+
 from db import connect
 from db import repository as repo
 from db.models import Alert, SessionStatus
