@@ -92,6 +92,12 @@ def test_admin_signs_in_reads_the_report_and_downloads_the_csv(server, page, tmp
     rows = list(csv.reader(io.StringIO(saved.read_text())))
     assert tuple(rows[0]) == EXPORT_COLUMNS
     assert len(rows) == 1 + 1400
+    # The PDF is built only when asked for (a deferred download): it must arrive all the same.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Report (PDF)").click()
+    pdf = tmp_path / "report.pdf"
+    download.value.save_as(pdf)
+    assert pdf.read_bytes().startswith(b"%PDF-")
 
     sidebar.get_by_role("link", name="Model evaluation").click()
     page.get_by_text("Our models beside published results").wait_for()
