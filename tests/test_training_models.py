@@ -90,14 +90,18 @@ def test_evaluate_cli_bad_input_is_one_clear_message(tmp_path):
 def test_evaluate_cli_json_contract_and_db(tmp_path, fer_csv):
     db = tmp_path / "e.db"
     png = tmp_path / "cm.png"
-    r = _cli("evaluate", "--data", str(fer_csv), "--split", "PublicTest", "--json",
-             "--db", f"sqlite:///{db}", "--confusion-png", str(png))
+    model = tmp_path / "fer_fast.keras"
+    model.write_bytes(DEFAULT_MODEL.read_bytes())  # a copy, so the misclassified sample lands in tmp_path
+    r = _cli("evaluate", "--model", str(model), "--data", str(fer_csv), "--split", "PublicTest", "--json",
+             "--db", f"sqlite:///{db}", "--confusion-png", str(png), "--misclassified", "16")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert {"accuracy", "top2", "n", "per_class", "confusion"} <= set(out)
     assert out["n"] == 3589 and len(out["confusion"]) == 7
     assert set(out["per_class"]["disgust"]) == {"precision", "recall", "f1", "support"}
     assert png.stat().st_size > 10_000
+    sample = np.load(tmp_path / "fer_fast.misclassified.npz")
+    assert sample["images"].shape == (16, 48, 48) and (sample["true"] != sample["pred"]).all()
     from db import connect
     from db.repository import evaluations
 

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--tta", action="store_true", help="average with the mirrored face (flip test-time augmentation)")
     e.add_argument("--confusion-png", default=None, help="also write the confusion matrix as a PNG here")
     e.add_argument("--db", default=None, help="store the evaluation in this database (SQLAlchemy URL)")
+    e.add_argument("--misclassified", type=int, default=0, metavar="N",
+                   help="also save N misclassified faces beside the model (MODEL.misclassified.npz) for the "
+                        "dashboard's model page; they are data-set images, so the file stays out of git")
     e.add_argument("--json", action="store_true")
     return ap
 
@@ -133,7 +136,11 @@ def _evaluate(args) -> int:
 
     model = load_model(args.model)
     part = load(args.data).split(args.split)
-    m = ev.metrics(part.labels, ev.predict(model, part.images, tta=args.tta))
+    probs = ev.predict(model, part.images, tta=args.tta)
+    m = ev.metrics(part.labels, probs)
+    if args.misclassified > 0:
+        ev.save_misclassified(Path(args.model).with_suffix(".misclassified.npz"), part.images, part.labels,
+                              probs, args.misclassified)
     if args.confusion_png:
         from training.plots import confusion_png
 

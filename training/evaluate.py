@@ -51,3 +51,14 @@ def format_report(m: dict, title: str = "") -> str:
     for name, row in zip(EMOTIONS, m["confusion"]):
         lines.append(f"{name[:8]:>9} " + " ".join(f"{v:>4}" for v in row))
     return "\n".join(lines)
+
+
+def save_misclassified(path, images: np.ndarray, labels: np.ndarray, probs: np.ndarray, n: int,
+                       seed: int = 0) -> int:
+    """A random sample of up to ``n`` wrongly classified faces (images, true, pred), for a person
+    to look at; returns how many were saved."""
+    pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(pred != labels)
+    pick = np.sort(np.random.default_rng(seed).choice(wrong, size=min(n, wrong.size), replace=False))
+    np.savez_compressed(path, images=images[pick], true=labels[pick], pred=pred[pick])
+    return int(pick.size)

@@ -63,7 +63,7 @@ st.subheader("Misclassified faces")
 wrong = model_cards.read_misclassified(settings.models_dir, ev.model_name)
 if wrong is None:
     st.caption(f"Examples appear here when `models/{ev.model_name}.misclassified.npz` exists (arrays `images` "
-               "(N, 48, 48) uint8, `true` and `pred` label indices). The training CLI does not write it yet.")
+               "(N, 48, 48) uint8, `true` and `pred` label indices): `python -m training evaluate --misclassified 32` writes it.")
 else:
     n = min(MAX_FACES, len(wrong.images))
     grid = st.columns(8)
