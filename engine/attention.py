@@ -27,6 +27,7 @@ import numpy as np
 
 from engine.config import AttentionConfig
 from engine.detect import Face
+from engine.quiet import native_stderr_silenced
 
 NOSE_DEPTH = 0.55  # nose tip in front of the eye line, in eye distances (adult average)
 MESH_MARGIN = 0.35  # FaceMesh finds the face itself in the crop: it needs some context around it
@@ -88,6 +89,10 @@ class AttentionEstimator:
         self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
                                                      refine_landmarks=False, min_detection_confidence=0.3)
 
+    def warm_up(self) -> None:
+        """Start the FaceMesh graph on a blank picture (its first run sets up threads)."""
+        self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+
     def estimate(self, t: float, frame_bgr: np.ndarray, students: Sequence[int],
                  faces: Sequence[Face]) -> list[Attention]:
         c = self.cfg
@@ -110,19 +115,24 @@ class AttentionEstimator:
         return out
 
     def _run_mesh(self, frame_bgr: np.ndarray, face: Face, t: float) -> Attention | None:
-        h, w = frame_bgr.shape[:2]
-        mx, my = MESH_MARGIN * face.w, MESH_MARGIN * face.h
-        x0, y0 = max(0, int(face.x - mx)), max(0, int(face.y - my))
-        x1, y1 = min(w, int(face.x + face.w + mx)), min(h, int(face.y + face.h + my))
-        if x1 - x0 < 16 or y1 - y0 < 16:
+        # A square crop: FaceMesh projects its landmarks back correctly only for a square region
+        # (MediaPipe warns "NORM_RECT without IMAGE_DIMENSIONS is only supported for the square ROI").
+        side = round(max(face.w, face.h) * (1 + 2 * MESH_MARGIN))
+        if side < 16:
             return None
-        crop = cv2.cvtColor(frame_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
-        result = self._mesh.process(crop)
+        cx, cy = face.x + face.w / 2, face.y + face.h / 2
+        shift = np.float32([[1, 0, side / 2 - cx], [0, 1, side / 2 - cy]])
+        crop = cv2.warpAffine(frame_bgr, shift, (side, side), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        if self.meshes_run == 0:  # the graph's first real face logs a harmless warning to fd 2
+            with native_stderr_silenced():
+                result = self._mesh.process(rgb)
+        else:
+            result = self._mesh.process(rgb)
         self.meshes_run += 1
         if not result.multi_face_landmarks:
             return None
-        cw, ch = x1 - x0, y1 - y0
-        p = np.array([(lm.x * cw, lm.y * ch, lm.z * cw) for lm in result.multi_face_landmarks[0].landmark],
+        p = np.array([(lm.x * side, lm.y * side, lm.z * side) for lm in result.multi_face_landmarks[0].landmark],
                      dtype=np.float32)
         return cues_from_landmarks(p, self.cfg, t)
 

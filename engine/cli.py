@@ -135,8 +135,11 @@ def cmd_detect(args) -> int:
     if image is None:
         raise UsageError(f"{path} is not a readable image")
     from engine.detect import FaceDetector
+    from engine.quiet import native_stderr_silenced
 
-    detector = FaceDetector(cfg.detector, args.detector)
+    with native_stderr_silenced():
+        detector = FaceDetector(cfg.detector, args.detector)
+        detector.warm_up()
     try:
         faces = detector.detect(image)
     finally:

@@ -172,6 +172,12 @@ class FaceDetector:
     def plan_history(self) -> list[str]:
         return list(self._state.history)
 
+    def warm_up(self) -> None:
+        """Start both MediaPipe graphs on a blank picture (their first run sets up threads)."""
+        blank = np.zeros((SHORT_RANGE_INPUT, SHORT_RANGE_INPUT, 3), np.uint8)
+        self._full.process(blank)
+        self._short.process(blank)
+
     def close(self) -> None:
         self._full.close()
         self._short.close()

@@ -36,6 +36,7 @@ from engine.attention import Attention, AttentionEstimator
 from engine.classify import ExpressionModel
 from engine.config import EngineConfig
 from engine.detect import Face, FaceDetector
+from engine.quiet import native_stderr_silenced
 from engine.recorder import Recorder, RecorderError
 from engine.reid import StudentGallery
 from engine.scoring import AlertEvent, Reading, Scored, Scorer
@@ -71,10 +72,13 @@ class FrameAnalyzer:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(RUN_STAGES, 0.0))
 
     def __post_init__(self):
-        self.detector = FaceDetector(self.cfg.detector, self.detector_mode)
+        with native_stderr_silenced():
+            self.detector = FaceDetector(self.cfg.detector, self.detector_mode)
+            self.attention = AttentionEstimator(self.cfg.attention)
+            self.detector.warm_up()
+            self.attention.warm_up()
         self.tracker = FaceTracker(self.cfg.tracker, self.cfg.sampling.fps)
         self.gallery = StudentGallery() if self.reid else None
-        self.attention = AttentionEstimator(self.cfg.attention)
         self.scorer = Scorer(self.cfg.scoring, self.cfg.alerts)
 
     def analyse(self, frame: Frame) -> tuple[list[StudentFace], list[AlertEvent]]:
