@@ -182,6 +182,8 @@ def _run(args, source, live: bool) -> int:
             print(f"error: {one_line(exc)}", file=sys.stderr)
             return EXIT_FAILED
     _print_summary(summary, args.json)
+    if summary.status != "complete" and args.json:  # the JSON object has no note: say it on stderr
+        print(f"warning: session {summary.session_id} {summary.status}: {summary.note}", file=sys.stderr)
     return EXIT_INTERRUPTED if summary.status == "interrupted" and not live and "stopped by" in summary.note else 0
 
 
