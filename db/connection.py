@@ -21,7 +21,9 @@ class DatabaseError(Exception):
 def connect(url: str = DEFAULT_URL, create: bool = True) -> sessionmaker:
     """A session factory bound to ``url``; creates missing tables unless ``create`` is False."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        parent = Path(url.removeprefix("sqlite:///")).expanduser().resolve().parent
+        # A URI-style URL (sqlite:///file:PATH?mode=ro&uri=true) names its file between "file:" and "?".
+        path = url.removeprefix("sqlite:///").split("?", 1)[0].removeprefix("file:")
+        parent = Path(path).expanduser().resolve().parent
         if not parent.exists():
             raise DatabaseError(f"folder for the database does not exist: {parent}")
     engine = make_engine(url)

@@ -219,3 +219,11 @@ def test_live_command_records_a_stream_until_it_ends(gallery_video, tmp_path):
     assert "stream ended" in session.note and session.media_duration is None
     assert result["students"] == 6 and result["faces"] == _observations(db, session.id) > 0
     assert not preview.exists()  # the live view is a view, not a recording: gone when the engine stops
+
+
+def test_read_only_database_is_a_clear_error(gallery_video, model, tmp_path):
+    path = tmp_path / "shared.db"
+    connect(f"sqlite:///{path}")  # tables exist; this program may only read it
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    with pytest.raises(PipelineError, match="cannot be written"):
+        run(open_source(gallery_video["3s"], 5.0), read_only, load_config(), RunOptions(progress=False), model=model)
