@@ -8,6 +8,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")  # "can't open camera by index": we say it in words
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg quiet: "moov atom not found" is said in words too
 
 from engine.cli import main  # noqa: E402
 
