@@ -121,3 +121,30 @@ def test_every_debian_package_the_code_asks_for_is_installed_by_make_test():
     listed = make("apt-list")
     assert listed.returncode == 0, listed.stderr
     assert asked <= set(listed.stdout.split())
+
+
+def test_make_benchmarks_runs_each_script_and_reports_failures(sandbox: Path):
+    """Scripts with a main guard run as `python -m benchmarks.NAME`; helper modules and the
+    benchmarks that need their own virtualenv do not; a failing one fails the target."""
+    venv_python = sandbox / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    # The fake interpreter records what it was asked to run; "broken" fails like a crash.
+    venv_python.write_text('#!/bin/sh\necho "ran $*"\ncase "$*" in *broken*) exit 3;; esac\n')
+    venv_python.chmod(0o755)
+    (sandbox / ".venv" / ".installed-run").touch()
+    bench = sandbox / "benchmarks"
+    bench.mkdir()
+    for name in ("fer_speed", "engine_peer"):
+        (bench / f"{name}.py").write_text('if __name__ == "__main__":\n    pass\n')
+    (bench / "_machine.py").write_text("def describe():\n    return ''\n")
+
+    ok = make("benchmarks", "APT_TEST=", cwd=sandbox)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "ran -m benchmarks.fer_speed" in ok.stdout
+    assert "ran -m benchmarks.engine_peer" not in ok.stdout and "skipped benchmarks/engine_peer.py" in ok.stdout
+    assert "_machine" not in ok.stdout
+
+    (bench / "broken.py").write_text('if __name__ == "__main__":\n    raise SystemExit(3)\n')
+    bad = make("benchmarks", "APT_TEST=", cwd=sandbox)
+    assert bad.returncode != 0
+    assert "benchmarks that failed: broken" in bad.stdout
