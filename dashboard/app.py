@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from dashboard import auth, context, ui  # noqa: E402
 
-st.set_page_config(page_title="Classroom engagement", page_icon="🎓", layout="wide")
+st.set_page_config(page_title="Classroom engagement", page_icon=":material/school:", layout="wide")
 
 with ui.explained_database_errors():
     context.factory()  # opens (and if new, creates) the database; explains a bad one
@@ -25,22 +25,22 @@ if user is None:
     # ?session=...) shows the page that was asked for.
     aliases = [st.Page(auth.sign_in_page, title="Sign in", url_path=Path(p).stem, visibility="hidden")
                for p in ui.ALL_PAGES]
-    st.navigation([st.Page(auth.sign_in_page, title="Sign in", icon="🔑", default=True), *aliases],
+    st.navigation([st.Page(auth.sign_in_page, title="Sign in", icon=":material/login:", default=True), *aliases],
                   position="hidden").run()
     st.stop()
 
 # Admin pages stay registered for teachers, hidden from their menu, so reaching one by its
 # address shows the page's refusal rather than silently landing elsewhere.
 class_pages = [
-    st.Page(ui.LIVE_PAGE, title="Live class", icon="🎥", default=True),
-    st.Page(ui.RECORDINGS_PAGE, title="Recordings", icon="📼"),
-    st.Page(ui.REPORT_PAGE, title="Session report", icon="📊"),
-    st.Page(ui.STUDENTS_PAGE, title="Students", icon="🧑‍🎓"),
+    st.Page(ui.LIVE_PAGE, title="Live class", icon=":material/videocam:", default=True),
+    st.Page(ui.RECORDINGS_PAGE, title="Recordings", icon=":material/movie:"),
+    st.Page(ui.REPORT_PAGE, title="Session report", icon=":material/insert_chart:"),
+    st.Page(ui.STUDENTS_PAGE, title="Students", icon=":material/groups:"),
 ]
 admin_visibility = "visible" if user.is_admin else "hidden"
 admin_pages = [
-    st.Page(ui.MODEL_PAGE, title="Model evaluation", icon="🧪", visibility=admin_visibility),
-    st.Page(ui.USERS_PAGE, title="Users", icon="👥", visibility=admin_visibility),
+    st.Page(ui.MODEL_PAGE, title="Model evaluation", icon=":material/science:", visibility=admin_visibility),
+    st.Page(ui.USERS_PAGE, title="Users", icon=":material/manage_accounts:", visibility=admin_visibility),
 ]
 page = st.navigation({"Class": class_pages, "Admin": admin_pages} if user.is_admin else class_pages + admin_pages)
 

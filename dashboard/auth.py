@@ -115,7 +115,7 @@ def require_role(role: str) -> SignedInUser:
     user = current_user()
     if user is None or user.role != role:
         who = f"signed in as {user.username} ({user.role})" if user else "not signed in"
-        st.error(f"This page is for {role}s only; you are {who}.", icon="🚫")
+        st.error(f"This page is for {role}s only; you are {who}.", icon=":material/block:")
         st.stop()
     return user
 
@@ -123,6 +123,6 @@ def require_role(role: str) -> SignedInUser:
 def signed_in_user() -> SignedInUser:
     user = current_user()
     if user is None:
-        st.error("Sign in first.", icon="🚫")
+        st.error("Sign in first.", icon=":material/block:")
         st.stop()
     return user

@@ -20,15 +20,17 @@ MODEL_PAGE = "views/model.py"
 USERS_PAGE = "views/users.py"
 ALL_PAGES = (LIVE_PAGE, RECORDINGS_PAGE, REPORT_PAGE, STUDENTS_PAGE, MODEL_PAGE, USERS_PAGE)
 
-STATUS_ICONS = {"running": "🟢", "complete": "✅", "failed": "❌", "interrupted": "⏸️"}
+# Material icons (Streamlit draws them from its own font: no emoji font needed on the server or the client).
+STATUS_ICONS = {"running": ":material/radio_button_checked:", "complete": ":material/check_circle:",
+                "failed": ":material/error:", "interrupted": ":material/pause_circle:"}
 
 
 def show_problem(problem: DatabaseProblem) -> None:
     if problem.kind == "busy":
-        st.warning(str(problem), icon="⏳")
+        st.warning(str(problem), icon=":material/hourglass_empty:")
         st.button("Try again", key=f"retry_{id(problem)}")
     else:
-        st.error(str(problem), icon="🛑")
+        st.error(str(problem), icon=":material/error:")
 
 
 @contextmanager
@@ -66,7 +68,7 @@ def pick_session(sessions: Sequence[SessionInfo], key: str, label: str = "Class 
     index = ids.index(wanted) if wanted in ids else 0
     by_id = {s.id: s for s in sessions}
     chosen = st.selectbox(label, ids, index=index, key=key,
-                          format_func=lambda i: f"{STATUS_ICONS.get(by_id[i].status, '')} {by_id[i].label}")
+                          format_func=lambda i: by_id[i].label)
     if st.query_params.get("session") != str(chosen):
         st.query_params["session"] = str(chosen)
     return by_id[chosen]
@@ -83,4 +85,4 @@ def flash(message: str) -> None:
 def show_flash() -> None:
     message = st.session_state.pop(FLASH_KEY, None)
     if message:
-        st.success(message, icon="✅")
+        st.success(message, icon=":material/check_circle:")

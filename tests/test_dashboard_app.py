@@ -152,7 +152,7 @@ def test_live_page_shows_tiles_mood_and_alert_feed_of_a_running_class(tmp_path, 
     assert len(at.get("plotly_chart")) == 1
     md = texts(at, "markdown")
     assert all(f"**Student {i}**" in md for i in range(1, 7))
-    assert "Whole class · *confused* (🔴 ongoing)" in md
+    assert "Whole class · *confused* (:red[:material/radio_button_checked:] ongoing)" in md
     assert len(at.get("progress")) == 6  # an attention bar per student
     assert at.selectbox(key="live_source").options[0] == "Local camera"
 

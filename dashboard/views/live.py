@@ -14,7 +14,10 @@ REFRESH_S = 3.0  # how often the monitor redraws
 HISTORY_S = 300.0  # "the last minutes" shown in the mood chart
 NOW_WINDOW_S = 10.0  # a student seen within this much media time counts as present now
 TILES_PER_ROW = 4
-EMOJI = {"angry": "😠", "disgust": "🤢", "fear": "😨", "happy": "🙂", "sad": "🙁", "surprise": "😮", "neutral": "😐"}
+FACES = {"angry": ":material/sentiment_extremely_dissatisfied:", "disgust": ":material/sick:",
+         "fear": ":material/sentiment_stressed:", "happy": ":material/sentiment_satisfied:",
+         "sad": ":material/sentiment_dissatisfied:", "surprise": ":material/sentiment_excited:",
+         "neutral": ":material/sentiment_neutral:"}  # Material icons: no emoji font needed
 
 auth.signed_in_user()
 st.title("Live class")
@@ -26,7 +29,7 @@ def controls() -> None:
     """Start/stop the engine's live mode in the background (a subprocess this browser tab owns)."""
     job = st.session_state.get(JOB_KEY)
     if job is not None and job.running:
-        st.success(f"The engine is watching **{job.title}** (process {job.proc.pid}).", icon="🎥")
+        st.success(f"The engine is watching **{job.title}** (process {job.proc.pid}).", icon=":material/videocam:")
         if browser_camera.is_browser_camera(job.command):
             browser_camera.camera_panel(browser_camera.feed_path(settings.uploads_dir))
         if st.button("Stop the class", type="primary", key="live_stop"):
@@ -37,7 +40,7 @@ def controls() -> None:
         return
     if job is not None:  # ended on its own: most likely the camera could not be opened
         if job.returncode not in (0, None):
-            st.error(f"The engine stopped: {job.error_message()}", icon="❌")
+            st.error(f"The engine stopped: {job.error_message()}", icon=":material/error:")
         st.session_state.pop(JOB_KEY, None)
     left, right = st.columns([1, 2])
     with left:
@@ -77,7 +80,7 @@ def student_tile(name: str, row: pd.Series | None) -> None:
         if row is None:
             st.caption("not in view")
             return
-        st.markdown(f"{EMOJI.get(row['emotion'], '')} {row['emotion']}")
+        st.markdown(f"{FACES.get(row['emotion'], '')} {row['emotion']}")
         st.progress(float(row["engagement"]), text=f"attention {row['engagement']:.2f}")
         st.caption(f"confusion {row['confusion']:.2f}")
 
@@ -88,7 +91,7 @@ def alert_feed(alerts: list[data.AlertInfo], names: dict[int, str]) -> None:
         return
     for a in sorted(alerts, key=lambda a: a.start_t, reverse=True)[:10]:
         who = "Whole class" if a.student_id is None else names.get(a.student_id, f"student #{a.student_id}")
-        state = "🔴 ongoing" if a.end_t is None else f"until {analytics.format_t(a.end_t)}"
+        state = ":red[:material/radio_button_checked:] ongoing" if a.end_t is None else f"until {analytics.format_t(a.end_t)}"
         st.markdown(f"**{analytics.format_t(a.start_t)}** · {who} · *{a.kind}* ({state})  \n{a.message}")
 
 
@@ -100,7 +103,7 @@ def monitor() -> None:
         if session is None:
             job = st.session_state.get(JOB_KEY)
             if job is not None and job.running:
-                st.info("Starting the engine (loading the model, opening the camera)…", icon="⏳")
+                st.info("Starting the engine (loading the model, opening the camera)…", icon=":material/hourglass_empty:")
             else:
                 st.info("No class is being watched right now. Start one above, or from a terminal with "
                         "`make run` (or `python -m engine live --camera 0 --db URL`); it appears here by itself.",
@@ -118,7 +121,7 @@ def monitor() -> None:
     cols[1].metric("Attention now", f"{now['engagement']:.2f}" if now else "-")
     cols[2].metric("Confusion now", f"{now['confusion']:.2f}" if now else "-")
     top = max(analytics.EMOTIONS, key=lambda e: now.get(e, 0.0)) if now else None
-    cols[3].metric("Main mood now", f"{EMOJI[top]} {top}" if top else "-")
+    cols[3].metric("Main mood now", top if top else "-")
 
     job = st.session_state.get(JOB_KEY)
     if job is not None and job.running and "--preview" in job.command:

@@ -70,4 +70,4 @@ else:
     for k in range(n):
         with grid[k % 8]:
             st.image(wrong.images[k], width=96,
-                     caption=f"{EMOTIONS[int(wrong.true[k])]} → {EMOTIONS[int(wrong.pred[k])]}")
+                     caption=f"{EMOTIONS[int(wrong.true[k])]} read as {EMOTIONS[int(wrong.pred[k])]}")

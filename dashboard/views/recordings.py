@@ -29,10 +29,10 @@ def upload_form() -> None:
         try:
             path, info = save_upload(uploaded, uploaded.name, settings.uploads_dir)
         except UploadRejected as exc:
-            st.error(f"Not accepted: {exc}.", icon="🚫")
+            st.error(f"Not accepted: {exc}.", icon=":material/block:")
             return
         except OSError as exc:
-            st.error(f"Could not store the upload in {settings.uploads_dir}: {exc}", icon="🛑")
+            st.error(f"Could not store the upload in {settings.uploads_dir}: {exc}", icon=":material/error:")
             return
         job = engine_cli.start_processing(path, settings.db_url, settings.uploads_dir / "engine-logs", fps=fps,
                                           title=uploaded.name)
@@ -74,11 +74,11 @@ def finished_panel(job: engine_cli.EngineJob) -> None:
     if job.returncode == 0:
         st.success(
             f"**{job.title}** analysed: {result.get('students', '?')} students, {result.get('faces', '?')} faces, "
-            f"{result.get('alerts', '?')} alerts, in {result.get('wall_seconds', 0):.0f} s.", icon="✅")
+            f"{result.get('alerts', '?')} alerts, in {result.get('wall_seconds', 0):.0f} s.", icon=":material/check_circle:")
         if session_id is not None and st.button("Open the report", type="primary", key="recording_open"):
             st.switch_page(ui.REPORT_PAGE, query_params={"session": str(session_id)})
     else:
-        st.error(f"The engine could not analyse **{job.title}**: {job.error_message()}", icon="❌")
+        st.error(f"The engine could not analyse **{job.title}**: {job.error_message()}", icon=":material/error:")
         if session is not None and session.note:
             st.caption(f"Session note: {session.note}")
         if session is not None and session.video_seconds > 0:
@@ -96,9 +96,8 @@ def earlier_recordings() -> None:
         st.caption("None yet: upload one above, or run `python -m engine process lecture.mp4 --db URL`.")
         return
     for s in recordings[:30]:
-        icon = ui.STATUS_ICONS.get(s.status, "")
         length = analytics.format_t(s.media_duration or s.video_seconds)
-        st.page_link(ui.REPORT_PAGE, label=f"{icon} #{s.id} {s.title} · {length} · {s.status} · {s.started_at:%Y-%m-%d %H:%M}",
+        st.page_link(ui.REPORT_PAGE, icon=ui.STATUS_ICONS.get(s.status), label=f"#{s.id} {s.title} · {length} · {s.status} · {s.started_at:%Y-%m-%d %H:%M}",
                      query_params={"session": str(s.id)})
 
 

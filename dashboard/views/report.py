@@ -25,12 +25,12 @@ with ui.explained_database_errors():
 
 if session.status == "running":
     st.info("This session is still being analysed; the report shows what has been recorded so far. "
-            "Reload the page for more.", icon="⏳")
+            "Reload the page for more.", icon=":material/hourglass_empty:")
 elif session.status == "failed":
-    st.error(f"The analysis failed{': ' + session.note if session.note else ''}.", icon="❌")
+    st.error(f"The analysis failed{': ' + session.note if session.note else ''}.", icon=":material/error:")
 elif session.status == "interrupted":
     st.warning(f"The analysis stopped early{': ' + session.note if session.note else ''}; "
-               "the report covers the part that was analysed.", icon="⏸️")
+               "the report covers the part that was analysed.", icon=":material/pause_circle:")
 
 if frame.empty:
     st.info("No faces have been recorded in this session. If it is still running, wait; if it finished, "
@@ -86,7 +86,7 @@ with right:
 
 st.subheader("Students")
 st.dataframe(summary, hide_index=True, key="summary_table")
-st.page_link(ui.STUDENTS_PAGE, label="Name students or merge duplicates on the Students page", icon="🧑‍🎓")
+st.page_link(ui.STUDENTS_PAGE, label="Name students or merge duplicates on the Students page", icon=":material/groups:")
 
 st.subheader("Alerts")
 if alerts_table.empty:
@@ -103,9 +103,9 @@ content = report_export.ReportContent(
 stem = f"session-{session.id}"
 d1, d2, d3 = st.columns(3)
 d1.download_button("Observations (CSV)", report_export.csv_bytes(frame), file_name=f"{stem}-observations.csv",
-                   mime="text/csv", key="download_csv", on_click="ignore", icon="📄")
+                   mime="text/csv", key="download_csv", on_click="ignore", icon=":material/table_view:")
 # The HTML and PDF are built only when asked for (they take a moment and most visits don't need them).
 d2.download_button("Report (HTML)", lambda: report_export.html_report(content), file_name=f"{stem}-report.html",
-                   mime="text/html", key="download_html", on_click="ignore", icon="🌐")
+                   mime="text/html", key="download_html", on_click="ignore", icon=":material/html:")
 d3.download_button("Report (PDF)", lambda: report_export.pdf_report(content), file_name=f"{stem}-report.pdf",
-                   mime="application/pdf", key="download_pdf", on_click="ignore", icon="📑")
+                   mime="application/pdf", key="download_pdf", on_click="ignore", icon=":material/picture_as_pdf:")
