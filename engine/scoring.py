@@ -250,7 +250,7 @@ class Scorer:
         seen: dict[int, Reading] = {r.student: r for r in readings}
         scored: list[Scored] = []
         events: list[AlertEvent] = []
-        for key, reading in seen.items():
+        for reading in seen.values():
             scored.append(self._observe(t, frame_dt, reading))
         for key, st in self._students.items():
             if key not in seen:

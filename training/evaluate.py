@@ -48,7 +48,7 @@ def format_report(m: dict, title: str = "") -> str:
     for name, c in m["per_class"].items():
         lines.append(f"{name:10}{c['precision']:>10.2%}{c['recall']:>8.2%}{c['f1']:>8.2%}{c['support']:>9}")
     lines.append("confusion (rows = truth, columns = predicted): " + " ".join(e[:3] for e in EMOTIONS))
-    for name, row in zip(EMOTIONS, m["confusion"]):
+    for name, row in zip(EMOTIONS, m["confusion"], strict=True):
         lines.append(f"{name[:8]:>9} " + " ".join(f"{v:>4}" for v in row))
     return "\n".join(lines)
 
