@@ -14,7 +14,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from dashboard import auth, context, ui  # noqa: E402
 
-st.set_page_config(page_title="Classroom engagement", page_icon=":material/school:", layout="wide")
+# No page_icon: a Material icon there is fetched from Google's font server, which a school network may block.
+st.set_page_config(page_title="Classroom engagement", layout="wide")
 
 with ui.explained_database_errors():
     context.factory()  # opens (and if new, creates) the database; explains a bad one

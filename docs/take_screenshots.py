@@ -105,8 +105,11 @@ def main() -> int:
         seed(db_url)
         port = free_port()
         base = f"http://localhost:{port}"
+        # The server's log goes to a file: an unread pipe would fill up and stall it.
+        log_path = Path(tmp) / "server.log"
+        log = open(log_path, "wb")  # noqa: SIM115 (closed with the server below)
         server = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(port), "--db", db_url],
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             wait_healthy(base, server)
@@ -128,8 +131,9 @@ def main() -> int:
                     settle(page)
                     page.screenshot(path=out / f"{name}.png")
                     print("saved", out / f"{name}.png")
-                page.set_viewport_size({"width": 1400, "height": 700})
-                page.goto(f"{base}/model")  # a teacher typing an admin page's address
+                # A fresh browser context: a teacher typing an admin page's address.
+                page = browser.new_context(viewport={"width": 1400, "height": 700}).new_page()
+                page.goto(f"{base}/model")
                 sign_in(page, base, TEACHER, goto=False)
                 settle(page, 1)
                 page.screenshot(path=out / "teacher_refused.png")
@@ -137,7 +141,19 @@ def main() -> int:
                 browser.close()
         finally:
             server.terminate()
-            server.wait(timeout=20)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+            log.close()
+            text = log_path.read_text(errors="replace")
+            # Our pages must run cleanly: show a traceback through the dashboard's code. (Streamlit's
+            # static-file server logs ASGI errors of its own when the browser closes mid-download.)
+            ours = [block for block in text.split("Traceback")[1:] if str(ROOT / "dashboard") in block]
+        if ours:
+            print("server log:", "Traceback" + ours[0][:3000], sep="\n", file=sys.stderr)
+            return 1
     return 0
 
 

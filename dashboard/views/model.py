@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import auth, charts, context, data, model_cards, ui
 from dashboard.analytics import EMOTIONS
+from dashboard.face_grid import face_grid_html
 
 MAX_FACES = 24
 
@@ -66,8 +67,6 @@ if wrong is None:
                "(N, 48, 48) uint8, `true` and `pred` label indices): `python -m training evaluate --misclassified 32` writes it.")
 else:
     n = min(MAX_FACES, len(wrong.images))
-    grid = st.columns(8)
-    for k in range(n):
-        with grid[k % 8]:
-            st.image(wrong.images[k], width=96,
-                     caption=f"{EMOTIONS[int(wrong.true[k])]} read as {EMOTIONS[int(wrong.pred[k])]}")
+    st.caption(f"{n} faces of {ev.model_name}'s test split it read wrongly: true label, then what the model read.")
+    captions = [f"{EMOTIONS[int(wrong.true[k])]} read as {EMOTIONS[int(wrong.pred[k])]}" for k in range(n)]
+    st.markdown(face_grid_html(wrong.images[:n], captions), unsafe_allow_html=True)
