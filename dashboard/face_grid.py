@@ -23,7 +23,7 @@ def png_data_uri(image: np.ndarray) -> str:
 
 def face_grid_html(images: Sequence[np.ndarray], captions: Sequence[str], size_px: int = 96) -> str:
     cells = []
-    for image, caption in zip(images, captions):
+    for image, caption in zip(images, captions, strict=True):
         cells.append(
             f"<figure style='margin:0;text-align:center;width:{size_px + 16}px'>"
             f"<img src='{png_data_uri(image)}' width='{size_px}' height='{size_px}' alt='{html.escape(caption)}' "

@@ -273,3 +273,21 @@ def test_stop_sends_sigint_first(tmp_path):
     time.sleep(1.0)  # let the interpreter install its SIGINT handler
     assert engine_cli.stop(job, grace_s=10) == 0
     assert job.result() == {"stopped": True}
+
+
+def test_face_grid_inlines_each_face_as_a_decodable_png_with_its_caption():
+    import base64
+
+    from PIL import Image
+
+    from dashboard.face_grid import face_grid_html
+
+    faces = np.stack([np.full((48, 48), 30, np.uint8), np.full((48, 48), 200, np.uint8)])
+    out = face_grid_html(faces, ["sad read as fear", "<b>x</b>"])
+    uris = re.findall(r"src='data:image/png;base64,([^']+)'", out)
+    assert len(uris) == 2
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(uris[1]))))
+    assert decoded.shape == (48, 48) and int(decoded[0, 0]) == 200
+    assert "sad read as fear" in out and "<b>x</b>" not in out  # captions are escaped
+    with pytest.raises(ValueError):
+        face_grid_html(faces, ["only one caption"])
