@@ -1,8 +1,9 @@
 """A grid of small face images as one HTML block with the pictures inlined (PNG data URIs).
 
-Why not ``st.image``: Streamlit 1.60's /media endpoint answers 500 under its Starlette server
-here, so pictures served through it show as broken images. Inlined pictures need no endpoint,
-and a few dozen 48x48 faces are only a few kilobytes."""
+Why not ``st.image``: pictures served through Streamlit's /media endpoint showed as broken
+(HTTP 500) when starlette 1.5+ was installed under Streamlit 1.60 (requirements.txt now pins
+starlette 1.4.1). Inlined pictures need no endpoint at all, and a few dozen 48x48 faces are
+only a few kilobytes."""
 
 from __future__ import annotations
 

@@ -102,8 +102,8 @@ def test_admin_signs_in_reads_the_report_and_downloads_the_csv(server, page, tmp
     sidebar.get_by_role("link", name="Model evaluation").click()
     page.get_by_text("Our models beside published results").wait_for()
     page.get_by_text("Misclassified faces").wait_for()
-    # Every picture on the page decodes (the misclassified sample, when models/ has one, is inlined
-    # because Streamlit's /media endpoint answers 500 here; no broken images either way).
+    # Every picture on the page decodes: the misclassified sample when models/ has one, and
+    # the favicon; with starlette 1.5+ under Streamlit 1.60 images came back as HTTP 500.
     page.wait_for_load_state("load")
     broken = page.evaluate("() => Array.from(document.images).filter(i => i.complete && i.naturalWidth === 0)"
                            ".map(i => i.src.slice(0, 60))")
