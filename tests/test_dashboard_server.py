@@ -37,6 +37,10 @@ def test_serves_and_answers_the_health_check_within_seconds(tmp_path):
         assert waited < 20, f"took {waited:.1f} s"
         with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as r:
             assert r.status == 200 and b"<div id=\"root\">" in r.read()
+        # An image served by Streamlit (as st.image's /media files are): HTTP 500 when starlette 1.5+
+        # sits under Streamlit 1.60 (requirements.txt pins starlette 1.4.1).
+        with urllib.request.urlopen(f"http://localhost:{port}/favicon.png", timeout=5) as r:
+            assert r.status == 200 and r.read().startswith(b"\x89PNG")
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
