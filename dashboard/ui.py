@@ -48,7 +48,7 @@ def no_sessions_yet() -> None:
         "No class sessions yet. Start one from a terminal with `make run` (camera) or "
         "`python -m engine process lecture.mp4 --db URL`, start a camera on the **Live class** page, "
         "or upload a recording on the **Recordings** page.",
-        icon="ℹ️",
+        icon=":material/info:",
     )
 
 

@@ -107,7 +107,7 @@ def monitor() -> None:
             else:
                 st.info("No class is being watched right now. Start one above, or from a terminal with "
                         "`make run` (or `python -m engine live --camera 0 --db URL`); it appears here by itself.",
-                        icon="ℹ️")
+                        icon=":material/info:")
             return
         frame = data.observations(factory, session.id, since_t=max(0.0, session.video_seconds - HISTORY_S))
         alerts = data.alerts(factory, session.id)

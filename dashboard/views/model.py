@@ -36,7 +36,7 @@ else:
 st.subheader("Stored evaluations")
 command = f"python -m training evaluate --model models/fer_fast.keras --split PrivateTest --db {settings.db_url}"
 if not evaluations:
-    st.info("No evaluation has been stored in this database yet. Create one with:", icon="ℹ️")
+    st.info("No evaluation has been stored in this database yet. Create one with:", icon=":material/info:")
     st.code(command, language="bash")
     st.stop()
 

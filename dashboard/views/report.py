@@ -34,7 +34,7 @@ elif session.status == "interrupted":
 
 if frame.empty:
     st.info("No faces have been recorded in this session. If it is still running, wait; if it finished, "
-            "the video may show no one facing the camera.", icon="ℹ️")
+            "the video may show no one facing the camera.", icon=":material/info:")
     st.stop()
 
 end_t = float(max(frame["t"].max(), session.video_seconds))

@@ -22,7 +22,7 @@ with ui.explained_database_errors():
     roster = data.students(factory, session.id)
     frame = data.observations(factory, session.id)
 if not roster:
-    st.info("No students have been seen in this session yet.", icon="ℹ️")
+    st.info("No students have been seen in this session yet.", icon=":material/info:")
     st.stop()
 
 summary = analytics.student_summary(frame).set_index("student") if not frame.empty else None
