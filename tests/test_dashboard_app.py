@@ -157,6 +157,28 @@ def test_live_page_shows_tiles_mood_and_alert_feed_of_a_running_class(tmp_path, 
     assert at.selectbox(key="live_source").options[0] == "Local camera"
 
 
+def test_live_page_starts_the_engine_and_shows_why_it_stopped(tmp_path, monkeypatch):
+    """Start the class on a camera this machine does not have: the real `python -m engine live`
+    subprocess starts, exits, and the page shows the engine's own one-line reason."""
+    seeded = seed_database(tmp_path)
+    at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
+    at.switch_page("views/live.py").run()
+    at.number_input(key="live_camera").set_value(9).run()
+    at.button(key="live_start").click().run()
+    assert not at.exception
+    job = at.session_state["live_job"]
+    assert job.command[1:6] == ["-m", "engine", "live", "--camera", "9"]
+    assert job.command[job.command.index("--db") + 1] == seeded.url
+    deadline = time.monotonic() + 60
+    while job.running and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert job.returncode == 2
+    at.run()
+    assert "The engine stopped" in texts(at, "error") and "camera 9 cannot be opened" in texts(at, "error")
+    assert "live_job" not in at.session_state  # the page is ready to start again
+    assert at.button(key="live_start")
+
+
 def test_model_page_shows_the_confusion_matrix_both_ways(admin_app):
     at = admin_app
     at.switch_page("views/model.py").run()
