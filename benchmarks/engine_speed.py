@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GLOG_minloglevel", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the demo-cutting helper the engine tests use
 
 from benchmarks._machine import describe  # noqa: E402
 
@@ -35,7 +36,7 @@ def main() -> int:
     ap.add_argument("--detector", choices=("auto", "full", "sliced"))
     args = ap.parse_args()
 
-    import cv2
+    from engine_support import cut_video
 
     from engine.classify import ExpressionModel
     from engine.config import load_config
@@ -47,7 +48,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(args.video)
         if args.seconds:
-            video = _cut(cv2, video, Path(tmp) / "cut.mp4", args.seconds)
+            video = cut_video(video, Path(tmp) / "cut.mp4", args.seconds)
         started = time.perf_counter()
         model = ExpressionModel(args.model)
         model.warm_up()
@@ -67,20 +68,6 @@ def main() -> int:
     print("ms per analysed frame: " + ", ".join(f"{k} {s.stage_ms[k]:.1f}" for k in RUN_STAGES)
           + f"; sum {total:.1f}, other {1000 * s.wall_seconds / max(s.frames_analyzed, 1) - total:.1f}")
     return 0
-
-
-def _cut(cv2, src: Path, dst: Path, seconds: float) -> Path:
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    ok, frame = cap.read()
-    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
-    for _ in range(round(seconds * fps)):
-        if not ok:
-            break
-        writer.write(frame)
-        ok, frame = cap.read()
-    writer.release()
-    return dst
 
 
 if __name__ == "__main__":

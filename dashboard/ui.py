@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from dashboard import data
 from dashboard.data import DatabaseProblem, SessionInfo
 
 # Page scripts, relative to app.py (what st.switch_page and st.page_link take). Not in a
@@ -86,3 +87,14 @@ def show_flash() -> None:
     message = st.session_state.pop(FLASH_KEY, None)
     if message:
         st.success(message, icon=":material/check_circle:")
+
+
+def choose_session(factory, key: str) -> SessionInfo:
+    """The session a page is about (see :func:`pick_session`); with none in the database yet,
+    the explanation of how to make one, and the page ends there."""
+    with explained_database_errors():
+        sessions = data.list_sessions(factory)
+    if not sessions:
+        no_sessions_yet()
+        st.stop()
+    return pick_session(sessions, key=key)

@@ -123,17 +123,13 @@ def _config(args):
 
 
 def cmd_detect(args) -> int:
-    import cv2
+    from engine.sources import ImageSource, SourceError
 
     cfg = _config(args)
-    path = Path(args.image).expanduser()
-    if not path.is_file():
-        raise UsageError(f"file not found: {path}")
-    if path.stat().st_size == 0:
-        raise UsageError(f"file is empty: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise UsageError(f"{path} is not a readable image")
+    try:  # the same checks and messages as `process` on a still image
+        image = ImageSource(args.image, cfg.sampling.fps).image
+    except SourceError as exc:
+        raise UsageError(str(exc)) from exc
     from engine.detect import FaceDetector
     from engine.quiet import native_stderr_silenced
 
@@ -148,7 +144,7 @@ def cmd_detect(args) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{len(out)} face{'s' if len(out) != 1 else ''} in {path.name} ({image.shape[1]}x{image.shape[0]})")
+        print(f"{len(out)} face{'s' if len(out) != 1 else ''} in {Path(args.image).name} ({image.shape[1]}x{image.shape[0]})")
         for f in out:
             print(f"  box x={f['box'][0]} y={f['box'][1]} w={f['box'][2]} h={f['box'][3]}  score {f['score']:.2f}")
     return 0

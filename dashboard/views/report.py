@@ -12,13 +12,7 @@ auth.signed_in_user()
 st.title("Session report")
 factory = context.factory()
 
-with ui.explained_database_errors():
-    sessions = data.list_sessions(factory)
-if not sessions:
-    ui.no_sessions_yet()
-    st.stop()
-
-session = ui.pick_session(sessions, key="report_session")
+session = ui.choose_session(factory, key="report_session")
 with ui.explained_database_errors():
     frame = data.observations(factory, session.id)
     alert_rows = data.alerts(factory, session.id)

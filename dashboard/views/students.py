@@ -11,13 +11,7 @@ st.caption("Students are \"Student N\" until you name them; names are stored onl
 ui.show_flash()
 factory = context.factory()
 
-with ui.explained_database_errors():
-    sessions = data.list_sessions(factory)
-if not sessions:
-    ui.no_sessions_yet()
-    st.stop()
-
-session = ui.pick_session(sessions, key="students_session")
+session = ui.choose_session(factory, key="students_session")
 with ui.explained_database_errors():
     roster = data.students(factory, session.id)
     frame = data.observations(factory, session.id)
