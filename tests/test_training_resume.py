@@ -54,3 +54,37 @@ def test_killed_training_resumes_from_its_last_epoch(tmp_path):
     card = json.loads((tmp_path / "m.json").read_text())
     assert card["epochs_run"] == 3 and card["parameters"] == 1_167_015
     assert 0 <= card["private_test"]["accuracy"] <= 1
+
+
+@pytest.mark.slow
+def test_warm_restart_starts_from_the_given_models_weights(tmp_path):
+    import keras
+
+    from training.modelio import DEFAULT_MODEL
+
+    data = tmp_path / "small.csv"
+    _small_csv(data, n_train=64, n_test=14)
+    env = {**os.environ, "CLASSROOM_CACHE": str(tmp_path / "cache")}
+    base = [sys.executable, "-m", "training", "train", "--data", str(data), "--epochs", "1", "--batch-size", "32",
+            "--lr", "1e-12", "--init", str(DEFAULT_MODEL)]
+
+    wrong = subprocess.run(base + ["--model", "seed_vgg", "--run-dir", str(tmp_path / "r1")],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "cannot start a 'seed_vgg' run" in wrong.stderr
+
+    out = tmp_path / "warm.keras"
+    ok = subprocess.run(base + ["--model", "fer_fast", "--run-dir", str(tmp_path / "r2"), "--out", str(out),
+                                "--tensorboard"],
+                        env=env, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    start = keras.saving.load_model(DEFAULT_MODEL, compile=False)
+    warm = keras.saving.load_model(out, compile=False)
+    fresh = keras.saving.load_model(out, compile=False)
+    fresh.set_weights(keras.models.clone_model(start).get_weights())  # same shapes, new random values
+    kernel = start.trainable_weights[0].numpy()
+    # At a learning rate of 1e-12 the trained kernels are still the starting model's, not random ones.
+    assert np.allclose(warm.trainable_weights[0].numpy(), kernel, atol=1e-6)
+    assert not np.allclose(fresh.trainable_weights[0].numpy(), kernel, atol=1e-3)
+    assert list((tmp_path / "r2" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert json.loads(out.with_suffix(".json").read_text())["warm_start"]["from"] == str(DEFAULT_MODEL)

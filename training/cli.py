@@ -32,7 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=int, default=15, help="early-stopping patience in epochs (PublicTest accuracy)")
     t.add_argument("--seed", type=int, default=1337)
     t.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
+    t.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from this trained model of the same architecture (warm restart)")
     t.add_argument("--run-dir", default=None, help="checkpoints and logs; re-running resumes (default runs/NAME)")
+    t.add_argument("--tensorboard", action="store_true", help="also log for TensorBoard in RUN_DIR/tensorboard")
     t.add_argument("--out", default=None, help="where to write the model (default models/NAME.keras) and its card")
     t.add_argument("--json", action="store_true")
 
@@ -73,7 +76,8 @@ def _train(args) -> int:
     cfg = TrainConfig(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         label_smoothing=args.label_smoothing, class_weight_power=args.class_weight_power,
-        patience=args.patience, seed=args.seed, limit=args.limit,
+        patience=args.patience, seed=args.seed, limit=args.limit, init=args.init,
+        tensorboard=args.tensorboard,
     )
     run_dir = Path(args.run_dir or Path("runs") / args.model)
     model, info = train(data, cfg, run_dir)
@@ -115,6 +119,7 @@ def _model_card(model, cfg, data, info, results, run_dir: Path, fps64: float) ->
                    "selection": "best PublicTest accuracy epoch"},
         "epochs_run": epochs_run,
         "best_epoch": info.get("epoch"),
+        **({"warm_start": _warm_start(cfg.init)} if cfg.init else {}),
         "trained_on": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, keras backend "
                       f"{os.environ.get('KERAS_BACKEND', 'tensorflow')}",
         "public_test": _summary(results["PublicTest"]),
@@ -123,6 +128,15 @@ def _model_card(model, cfg, data, info, results, run_dir: Path, fps64: float) ->
         "faces_per_second_cpu_batch64": round(fps64),
         "measured_on": f"{platform.platform()}, {os.cpu_count()} cores",
     }
+
+
+def _warm_start(init: str) -> dict:
+    """What the starting model was, so the card accounts for all the training behind it."""
+    from training.modelio import read_card
+
+    earlier = read_card(init)
+    keep = ("command", "recipe", "epochs_run", "trained_on", "private_test", "warm_start")
+    return {"from": init, **{k: earlier[k] for k in keep if k in earlier}}
 
 
 def _summary(m: dict) -> dict:

@@ -36,6 +36,8 @@ class TrainConfig:
     patience: int = 15
     seed: int = 1337
     limit: int | None = None  # use only the first N training images (tests, smoke runs)
+    init: str | None = None  # start from this trained model's weights (a warm restart)
+    tensorboard: bool = False  # also write TensorBoard logs to RUN_DIR/tensorboard
 
 
 def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
@@ -65,6 +67,17 @@ class _SaveBest(keras.callbacks.Callback):
             self.state.write_text(json.dumps({"val_accuracy": acc, "epoch": epoch + 1}))
 
 
+def _load_initial_weights(model: keras.Model, path: Path) -> None:
+    """Warm restart: a second cosine cycle from a trained model goes further than one
+    cycle of the same total length would have had to plan for from the start."""
+    from training.modelio import load
+
+    start = load(path)
+    if start.name != model.name or len(start.weights) != len(model.weights):
+        raise ValueError(f"{path} is a {start.name!r} model; it cannot start a {model.name!r} run")
+    model.set_weights(start.get_weights())
+
+
 def train(data: FerData, cfg: TrainConfig, run_dir: Path) -> tuple[keras.Model, dict]:
     """Train ``cfg.model`` on the Training split, select on PublicTest; resumable in run_dir."""
     keras.utils.set_random_seed(cfg.seed)
@@ -81,6 +94,8 @@ def train(data: FerData, cfg: TrainConfig, run_dir: Path) -> tuple[keras.Model, 
     y_val = keras.utils.to_categorical(val_split.labels, NUM_CLASSES)
 
     model = architectures.build(cfg.model)
+    if cfg.init:
+        _load_initial_weights(model, Path(cfg.init))
     steps = len(batches) * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(
         cfg.learning_rate / 10, steps, alpha=0.01,
@@ -99,6 +114,8 @@ def train(data: FerData, cfg: TrainConfig, run_dir: Path) -> tuple[keras.Model, 
         _SaveBest(best_path, run_dir / "best.json"),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience, mode="max"),
     ]
+    if cfg.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
     started = time.time()
     model.fit(
         batches, validation_data=(x_val, y_val), epochs=cfg.epochs,
