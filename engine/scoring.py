@@ -64,8 +64,8 @@ import numpy as np
 from engine.config import AlertConfig, ScoringConfig
 from training.labels import EMOTIONS
 
-_CONFUSION_LABELS = ("angry", "fear", "sad", "surprise")
-_CONFUSION_INDEX = np.array([EMOTIONS.index(name) for name in _CONFUSION_LABELS])
+CONFUSION_LABELS = ("angry", "fear", "sad", "surprise")
+CONFUSION_INDEX = np.array([EMOTIONS.index(name) for name in CONFUSION_LABELS])
 
 DISENGAGED, CONFUSED, ABSENT = "disengaged", "confused", "absent"
 OPEN, CLOSE = "open", "close"
@@ -297,7 +297,7 @@ class Scorer:
         st.last_seen = t
 
         st.away.add(t, dt, 1.0 if self._inattentive(r) else 0.0)
-        st.mass.add(t, dt, float(st.probs[_CONFUSION_INDEX].sum()))
+        st.mass.add(t, dt, float(st.probs[CONFUSION_INDEX].sum()))
         if r.brow is not None and r.brow > 0:
             if len(st.brow_median) >= max(1, cfg.brow_baseline_min):
                 median = st.brow_median.median()
