@@ -12,6 +12,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our output
 
 from training.data import DataError, load  # noqa: E402
+from training.machine import cpu_name  # noqa: E402
 from training.modelio import DEFAULT_MODEL, MODELS_DIR, ModelError  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
@@ -120,8 +121,9 @@ def _model_card(model, cfg, data, info, results, run_dir: Path, fps64: float) ->
         "epochs_run": epochs_run,
         "best_epoch": info.get("epoch"),
         **({"warm_start": _warm_start(cfg.init)} if cfg.init else {}),
-        "trained_on": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, keras backend "
-                      f"{os.environ.get('KERAS_BACKEND', 'tensorflow')}",
+        "trained_on": f"{cpu_name()}, {os.cpu_count()} CPU cores, keras backend "
+                      f"{os.environ.get('KERAS_BACKEND', 'tensorflow')}; last run {info['train_seconds_this_run'] / 60:.0f} "
+                      "min wall-clock (a resumed run counts from its restart)",
         "public_test": _summary(results["PublicTest"]),
         "private_test": _summary(results["PrivateTest"]),
         "private_test_flip_tta": _summary(results["PrivateTest_tta"]),
