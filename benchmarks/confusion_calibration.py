@@ -47,7 +47,8 @@ def main() -> int:
     on = cfg.alerts.on_threshold
 
     part = load_data(args.data).split(args.split)
-    mass = predict(load_model(args.model), part.images)[:, CONFUSION_INDEX].sum(axis=1)
+    flip = cfg.classify.flip_average  # as the engine reads faces
+    mass = predict(load_model(args.model), part.images, tta=flip)[:, CONFUSION_INDEX].sum(axis=1)
     score = np.clip((mass - floor) / (ceiling - floor), 0.0, 1.0)
     labels = part.labels
     groups = {
@@ -57,7 +58,7 @@ def main() -> int:
     }
     print(f"machine: {describe()}")
     print(f"model {Path(args.model).name} on {args.split} ({len(labels)} faces); "
-          f"confusion_floor {floor}, confusion_ceiling {ceiling}, on_threshold {on}")
+          f"flip_average {flip}; confusion_floor {floor}, confusion_ceiling {ceiling}, on_threshold {on}")
     print(f"{'faces':<38}{'n':>6}{'mean mass':>11}{'score >= on':>13}")
     for name, sel in groups.items():
         print(f"{name:<38}{sel.sum():>6}{mass[sel].mean():>11.2f}{(score[sel] >= on).mean():>12.0%}")

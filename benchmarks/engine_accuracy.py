@@ -100,7 +100,8 @@ def main() -> int:
           f"tiles per student max {per_student.max()}, students {on['student_id'].nunique()}")
 
     test = load(FER_CSV).split("PrivateTest")
-    own = model.predict(prepare_faces(test.images[[r["fer_index"] for r in faces]])).argmax(1)
+    own = model.predict(prepare_faces(test.images[[r["fer_index"] for r in faces]]),
+                        flip_average=cfg.classify.flip_average).argmax(1)
     engine_right = model_right = agree = n = 0
     confusion = Counter()
     for r, own_idx in zip(faces, own, strict=True):

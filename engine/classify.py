@@ -23,13 +23,19 @@ class ExpressionModel:
         acc = (card.get("private_test") or {}).get("accuracy")
         self.version = self.path.name + (f" (PrivateTest {acc:.3f})" if isinstance(acc, float) else "")
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        if len(x) == 0:
+    def predict(self, x: np.ndarray, flip_average: bool = False) -> np.ndarray:
+        """(N, 7) probabilities; ``flip_average`` averages each face with its mirror image
+        (sent in the same batch, so still one model call)."""
+        n = len(x)
+        if n == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
+        if flip_average:
+            x = np.concatenate([x, x[:, :, ::-1]])
         # predict_on_batch: one graph call for the whole frame, no per-call Dataset/callback
         # machinery (model.predict costs ~20 ms more per frame).
         batch = {self._input_name: x} if self._input_name else x
-        return np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
+        probs = np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
+        return (probs[:n] + probs[n:]) / 2 if flip_average else probs
 
     def warm_up(self) -> None:
         """The first call traces the graph (a second or more); pay it before timing starts."""

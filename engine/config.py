@@ -94,6 +94,11 @@ class AlertConfig:
 
 
 @dataclass(frozen=True)
+class ClassifyConfig:
+    flip_average: bool
+
+
+@dataclass(frozen=True)
 class RecorderConfig:
     flush_seconds: float
     flush_rows: int
@@ -105,6 +110,7 @@ class EngineConfig:
     detector: DetectorConfig
     tracker: TrackerConfig
     align: AlignConfig
+    classify: ClassifyConfig
     attention: AttentionConfig
     scoring: ScoringConfig
     alerts: AlertConfig
@@ -117,7 +123,7 @@ class EngineConfig:
 
 _SECTION_TYPES = {
     "sampling": SamplingConfig, "detector": DetectorConfig, "tracker": TrackerConfig, "align": AlignConfig,
-    "attention": AttentionConfig, "scoring": ScoringConfig, "alerts": AlertConfig, "recorder": RecorderConfig,
+    "classify": ClassifyConfig, "attention": AttentionConfig, "scoring": ScoringConfig, "alerts": AlertConfig, "recorder": RecorderConfig,
 }
 
 

@@ -93,7 +93,8 @@ class FrameAnalyzer:
         if self.gallery is not None and tracked:
             keys = self.gallery.assign_boxes(frame.t, frame.image, keys, [f.box for f in faces])
         t3 = clock()
-        probs = self.model.predict(model_inputs(frame.image, faces, self.cfg.align))
+        probs = self.model.predict(model_inputs(frame.image, faces, self.cfg.align),
+                                   flip_average=self.cfg.classify.flip_average)
         t4 = clock()
         cues = self.attention.estimate(frame.t, frame.image, keys, faces)
         t5 = clock()

@@ -82,11 +82,13 @@ def test_every_visible_face_found_and_one_student_per_tile(processed):
 
 def test_emotions_agree_with_the_model_on_the_same_faces(processed, fer_data):
     from engine.classify import ExpressionModel
+    from engine.config import load_config
     from training.preprocessing import prepare_faces
 
     frame, truth = processed["frame"], processed["truth"]
     faces = fer_data.split("PrivateTest").images
     model = ExpressionModel(processed["model"])
+    flip = load_config().classify.flip_average  # read the faces as the engine did
     agree, n = 0, 0
     for r in truth:
         if r["label"] == "absent" or r["start"] >= CUT_S:
@@ -95,7 +97,7 @@ def test_emotions_agree_with_the_model_on_the_same_faces(processed, fer_data):
         if len(rows) < 5:
             continue
         dominant = Counter(rows["emotion"]).most_common(1)[0][0]
-        own = EMOTIONS[int(np.argmax(model.predict(prepare_faces(faces[[r["fer_index"]]]))[0]))]
+        own = EMOTIONS[int(np.argmax(model.predict(prepare_faces(faces[[r["fer_index"]]]), flip_average=flip)[0]))]
         agree += dominant == own
         n += 1
     assert n >= 15

@@ -266,3 +266,17 @@ def test_a_face_whose_box_shrinks_in_place_stays_the_same_student():
     after = {tf.track for i in range(5, 10) for tf in tracker.update(i / 5, [small])}
     assert len(before) == 1 and after == before
     assert tracker.reattached == 1
+
+
+def test_flip_average_is_the_mean_of_a_face_and_its_mirror_in_one_call():
+    from engine.classify import ExpressionModel
+
+    model = ExpressionModel()
+    x = np.random.default_rng(3).random((5, 48, 48, 1), dtype=np.float32)
+    mirror = x[:, :, ::-1]
+    both = model.predict(x, flip_average=True)
+    assert np.allclose(both, (model.predict(x) + model.predict(mirror)) / 2, atol=1e-5)
+    assert np.allclose(both, model.predict(mirror, flip_average=True), atol=1e-5)  # mirror-blind
+    assert np.allclose(both.sum(axis=1), 1.0, atol=1e-5)
+    assert model.predict(x[:0], flip_average=True).shape == (0, 7)
+    assert CFG.classify.flip_average  # the engine reads faces this way unless told otherwise
