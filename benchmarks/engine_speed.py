@@ -34,6 +34,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, help="only the first S seconds (re-encoded to a temporary file)")
     ap.add_argument("--model", help="default models/fer_fast.keras")
     ap.add_argument("--detector", choices=("auto", "full", "sliced"))
+    ap.add_argument("--config", help="engine config overriding engine/config.toml (e.g. flip_average = false)")
     args = ap.parse_args()
 
     from engine_support import cut_video
@@ -44,7 +45,7 @@ def main() -> int:
     from engine.sources import open_source
 
     print(f"machine: {describe()}")
-    cfg = load_config().replace("sampling", fps=args.fps)
+    cfg = load_config(args.config).replace("sampling", fps=args.fps)
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(args.video)
         if args.seconds:

@@ -112,18 +112,30 @@ def test_evaluate_cli_json_contract_and_db(tmp_path, fer_csv):
 
 
 @pytest.mark.slow
-def test_shipped_default_model_accuracy_on_private_test(fer_data):
+def test_shipped_models_match_their_cards_and_the_default_meets_its_targets(fer_data):
     from training.evaluate import predict
+    from training.modelio import MODELS_DIR
 
     priv = fer_data.split("PrivateTest")
-    model = load()
-    single = metrics(priv.labels, predict(model, priv.images))
-    tta = metrics(priv.labels, predict(model, priv.images, tta=True))
-    card = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
-    # The card's figures are what the README claims: they must be what the file gives.
-    assert single["accuracy"] == pytest.approx(card["private_test"]["accuracy"], abs=0.002)
-    assert tta["accuracy"] == pytest.approx(card["private_test_flip_tta"]["accuracy"], abs=0.002)
-    # Issue 3 asks >= 70 % for the default model; it reaches that with flip TTA, not single pass.
-    assert single["accuracy"] >= 0.68
+    shipped = sorted(MODELS_DIR.glob("*.keras"))
+    assert DEFAULT_MODEL in shipped and len(shipped) >= 2  # the default and the seed baseline
+    results = {}
+    for path in shipped:
+        model = load(path)
+        single = metrics(priv.labels, predict(model, priv.images))
+        tta = metrics(priv.labels, predict(model, priv.images, tta=True))
+        card = json.loads(path.with_suffix(".json").read_text())
+        # The cards' figures are what the README and the dashboard claim: they must be what the files give.
+        assert single["accuracy"] == pytest.approx(card["private_test"]["accuracy"], abs=0.002), path.name
+        assert tta["accuracy"] == pytest.approx(card["private_test_flip_tta"]["accuracy"], abs=0.002), path.name
+        assert card["parameters"] == model.count_params()
+        results[path] = single, tta
+    single, tta = results[DEFAULT_MODEL]
+    # Issue 3 asks >= 70 % for the default model: it reaches that read with its mirror image, as
+    # the engine reads faces ([classify] flip_average); single pass it stands at 69 %.
+    assert single["accuracy"] >= 0.685
     assert tta["accuracy"] >= 0.70
     assert single["per_class"]["disgust"]["recall"] >= 0.50
+    # What the recipe and the network add over the seed projects' network.
+    seed_single, _ = results[MODELS_DIR / "seed_vgg.keras"]
+    assert single["accuracy"] > seed_single["accuracy"] + 0.10
