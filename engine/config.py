@@ -123,7 +123,8 @@ class EngineConfig:
 
 _SECTION_TYPES = {
     "sampling": SamplingConfig, "detector": DetectorConfig, "tracker": TrackerConfig, "align": AlignConfig,
-    "classify": ClassifyConfig, "attention": AttentionConfig, "scoring": ScoringConfig, "alerts": AlertConfig, "recorder": RecorderConfig,
+    "classify": ClassifyConfig, "attention": AttentionConfig, "scoring": ScoringConfig, "alerts": AlertConfig,
+    "recorder": RecorderConfig,
 }
 
 

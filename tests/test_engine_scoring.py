@@ -369,6 +369,15 @@ def test_config_rejects_a_zero_furrow_drop(tmp_path):
         load_config(path)
 
 
+def test_config_switches_the_mirror_reading_off_and_refuses_a_non_boolean(tmp_path):
+    path = tmp_path / "cfg.toml"
+    path.write_text("[classify]\nflip_average = false\n")
+    assert load_config(path).classify.flip_average is False
+    path.write_text('[classify]\nflip_average = "yes"\n')
+    with pytest.raises(ConfigError, match=r"\[classify\] flip_average must be bool"):
+        load_config(path)
+
+
 def test_only_seen_students_are_scored():
     scorer = Scorer(*config())
     scorer.update(0.0, [attentive(1), attentive(2)])
