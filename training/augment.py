@@ -50,9 +50,10 @@ class AugmentedFaces(keras.utils.PyDataset):
     """Shuffled, augmented batches of (faces, one-hot labels, sample weights) for ``fit``."""
 
     def __init__(self, images: np.ndarray, targets: np.ndarray, weights: np.ndarray,
-                 batch_size: int, seed: int, **kwargs):
+                 batch_size: int, seed: int, augment: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.images, self.targets, self.weights = images, targets, weights
+        self.augment = augment
         self.batch_size = batch_size
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(images))
@@ -62,7 +63,7 @@ class AugmentedFaces(keras.utils.PyDataset):
 
     def __getitem__(self, idx: int):
         sel = self.order[idx * self.batch_size:(idx + 1) * self.batch_size]
-        faces = augment_batch(self.images[sel], self.rng)
+        faces = augment_batch(self.images[sel], self.rng) if self.augment else self.images[sel]
         return (faces.astype(np.float32) / 255.0)[..., None], self.targets[sel], self.weights[sel]
 
     def on_epoch_end(self) -> None:

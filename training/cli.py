@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--init", default=None, metavar="MODEL",
                    help="start from this trained model of the same architecture (warm restart)")
     t.add_argument("--run-dir", default=None, help="checkpoints and logs; re-running resumes (default runs/NAME)")
+    t.add_argument("--no-augment", dest="augment", action="store_false",
+                   help="train on the faces as they are (for ablations: what augmentation adds)")
     t.add_argument("--tensorboard", action="store_true", help="also log for TensorBoard in RUN_DIR/tensorboard")
     t.add_argument("--out", default=None, help="where to write the model (default models/NAME.keras) and its card")
     t.add_argument("--json", action="store_true")
@@ -78,7 +80,7 @@ def _train(args) -> int:
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         label_smoothing=args.label_smoothing, class_weight_power=args.class_weight_power,
         patience=args.patience, seed=args.seed, limit=args.limit, init=args.init,
-        tensorboard=args.tensorboard,
+        tensorboard=args.tensorboard, augment=args.augment,
     )
     run_dir = Path(args.run_dir or Path("runs") / args.model)
     model, info = train(data, cfg, run_dir)
@@ -116,7 +118,8 @@ def _model_card(model, cfg, data, info, results, run_dir: Path, fps64: float) ->
         "training_data": {"source": Path(data.source).name, "split": "Training",
                           "images": int(cfg.limit or len(data.split("Training")))},
         "recipe": {**cfg.__dict__, "optimizer": "AdamW, cosine decay with warm-up",
-                   "augmentation": "one affine warp (rotation +-12 deg, shift 8%, zoom 10%), flip, random erasing 50%",
+                   "augmentation": ("one affine warp (rotation +-12 deg, shift 8%, zoom 10%), flip, random erasing 50%"
+                                    if cfg.augment else "none"),
                    "selection": "best PublicTest accuracy epoch"},
         "epochs_run": epochs_run,
         "best_epoch": info.get("epoch"),

@@ -38,6 +38,7 @@ class TrainConfig:
     limit: int | None = None  # use only the first N training images (tests, smoke runs)
     init: str | None = None  # start from this trained model's weights (a warm restart)
     tensorboard: bool = False  # also write TensorBoard logs to RUN_DIR/tensorboard
+    augment: bool = True  # False only for ablations (what augmentation adds)
 
 
 def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
@@ -88,7 +89,7 @@ def train(data: FerData, cfg: TrainConfig, run_dir: Path) -> tuple[keras.Model, 
         x, y = x[: cfg.limit], y[: cfg.limit]
     batches = AugmentedFaces(
         x, keras.utils.to_categorical(y, NUM_CLASSES).astype(np.float32),
-        class_weights(y, cfg.class_weight_power)[y], cfg.batch_size, cfg.seed,
+        class_weights(y, cfg.class_weight_power)[y], cfg.batch_size, cfg.seed, augment=cfg.augment,
     )
     x_val = prepare_faces(val_split.images)
     y_val = keras.utils.to_categorical(val_split.labels, NUM_CLASSES)
