@@ -128,8 +128,8 @@ def small_faces(scenes: int = 8) -> None:
     """Recall on 640x352 frames holding 17 FER faces of 16-25 px each (a ceiling camera)."""
     import time
 
-    import cv2
     import numpy as np
+    from engine_support import small_faces_scene
 
     from engine.config import load_config
     from engine.detect import FaceDetector
@@ -142,15 +142,7 @@ def small_faces(scenes: int = 8) -> None:
         hits = total = false = 0
         ms = []
         for seed in range(scenes):
-            rng = np.random.default_rng(seed)
-            frame = cv2.GaussianBlur((rng.random((352, 640, 3)) * 60 + 80).astype(np.uint8), (0, 0), 6)
-            boxes = []
-            for k, idx in enumerate(rng.choice(len(images), 17, replace=False)):
-                side = int(rng.integers(16, 26))
-                row, col = divmod(k, 6)
-                x, y = int(30 + col * 100 + rng.integers(0, 40)), int(30 + row * 110 + rng.integers(0, 40))
-                frame[y:y + side, x:x + side] = cv2.resize(images[idx], (side, side), interpolation=cv2.INTER_AREA)[:, :, None]
-                boxes.append((x, y, side))
+            frame, boxes = small_faces_scene(images, seed)
             detector = FaceDetector(cfg.detector, mode)
             detector.detect(frame, 0.0)  # the plan (auto) is made on the first frame
             started = time.perf_counter()
@@ -158,7 +150,7 @@ def small_faces(scenes: int = 8) -> None:
             ms.append(1000 * (time.perf_counter() - started))
             detector.close()
             matched = set()
-            for x, y, side in boxes:
+            for x, y, side, _ in boxes:
                 for i, f in enumerate(faces):
                     if abs(f.x + f.w / 2 - x - side / 2) < side / 2 and abs(f.y + f.h / 2 - y - side / 2) < side / 2:
                         matched.add(i)

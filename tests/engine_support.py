@@ -86,3 +86,17 @@ def segment_at(truth: list[dict], tile: int, t: float) -> dict | None:
         if r["tile"] == tile and r["start"] <= t < r["end"]:
             return r
     return None
+
+
+def small_faces_scene(images: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A 640x352 frame with 17 FER faces of 16-25 px on a blurred background (a ceiling camera)."""
+    rng = np.random.default_rng(seed)
+    frame = cv2.GaussianBlur((rng.random((352, 640, 3)) * 60 + 80).astype(np.uint8), (0, 0), 6)
+    boxes = []
+    for k, idx in enumerate(rng.choice(len(images), 17, replace=False)):
+        s = int(rng.integers(16, 26))
+        row, col = divmod(k, 6)
+        x, y = int(30 + col * 100 + rng.integers(0, 40)), int(30 + row * 110 + rng.integers(0, 40))
+        frame[y:y + s, x:x + s] = cv2.resize(images[idx], (s, s), interpolation=cv2.INTER_AREA)[:, :, None]
+        boxes.append((x, y, s, s))
+    return frame, boxes

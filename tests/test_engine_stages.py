@@ -9,6 +9,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+from engine_support import small_faces_scene
 
 from db import connect
 from db import repository as repo
@@ -34,20 +35,6 @@ def _face(x, y, s, score=0.9, keypoints=None) -> Face:
 
 
 # -- detection -----------------------------------------------------------------------------------
-def small_faces_scene(images: np.ndarray, seed: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-    """A 640x352 frame with 17 FER faces of 16-25 px on a blurred background (a ceiling camera)."""
-    rng = np.random.default_rng(seed)
-    frame = cv2.GaussianBlur((rng.random((352, 640, 3)) * 60 + 80).astype(np.uint8), (0, 0), 6)
-    boxes = []
-    for k, idx in enumerate(rng.choice(len(images), 17, replace=False)):
-        s = int(rng.integers(16, 26))
-        row, col = divmod(k, 6)
-        x, y = int(30 + col * 100 + rng.integers(0, 40)), int(30 + row * 110 + rng.integers(0, 40))
-        frame[y:y + s, x:x + s] = cv2.resize(images[idx], (s, s), interpolation=cv2.INTER_AREA)[:, :, None]
-        boxes.append((x, y, s, s))
-    return frame, boxes
-
-
 def recall(faces: list[Face], boxes) -> float:
     hits = sum(any(abs(f.x + f.w / 2 - (x + w / 2)) < w / 2 and abs(f.y + f.h / 2 - (y + h / 2)) < h / 2 for f in faces)
                for x, y, w, h in boxes)
