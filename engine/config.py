@@ -36,6 +36,11 @@ class DetectorConfig:
     full_range_share: float
     recalibrate_s: float
     recalibrate_empty_s: float
+    verify_below: float
+    verify_mean: float
+    verify_crop_ratios: tuple[float, ...]
+    detect_every_s: float
+    redetect_lost_s: float
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class TrackerConfig:
     reattach_seconds: float
     reattach_iou: float
     reattach_containment: float
+    confirm_hits: int
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,9 @@ def _merge(base: dict, override: dict, path: Path) -> dict:
             # TOML ints are fine where floats are expected; anything else must keep its type.
             if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
+            if isinstance(old, list) and isinstance(value, list) and all(
+                    isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+                value = [float(v) for v in value]
             if type(value) is not type(old):
                 raise ConfigError(f"{path}: [{section}] {key} must be {type(old).__name__}, not {value!r}")
             merged[section][key] = value
@@ -164,11 +173,16 @@ def load_config(path: str | Path | None = None) -> EngineConfig:
     if path is not None:
         raw = _merge(raw, _read(Path(path)), Path(path))
     try:
-        cfg = EngineConfig(**{name: cls(**raw[name]) for name, cls in _SECTION_TYPES.items()})
+        cfg = EngineConfig(**{name: cls(**_tuples(raw[name])) for name, cls in _SECTION_TYPES.items()})
     except (KeyError, TypeError) as exc:  # the shipped file itself is out of step with the dataclasses
         raise ConfigError(f"{DEFAULT_CONFIG} does not match the engine's settings: {exc}") from exc
     _check(cfg)
     return cfg
+
+
+def _tuples(section: dict) -> dict:
+    """TOML arrays as tuples: the dataclasses are frozen, and so are their values."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
 
 
 def _check(cfg: EngineConfig) -> None:
@@ -176,6 +190,12 @@ def _check(cfg: EngineConfig) -> None:
         raise ConfigError("[sampling] fps must be above 0")
     if cfg.detector.mode not in ("auto", "full", "sliced"):
         raise ConfigError("[detector] mode must be auto, full or sliced")
+    if not cfg.detector.verify_crop_ratios or min(cfg.detector.verify_crop_ratios) < 1.2:
+        raise ConfigError("[detector] verify_crop_ratios must list crop sides of at least 1.2 face sides")
+    if cfg.detector.detect_every_s < 0 or cfg.detector.redetect_lost_s < 0:
+        raise ConfigError("[detector] detect_every_s and redetect_lost_s must be >= 0")
+    if cfg.tracker.confirm_hits < 1:
+        raise ConfigError("[tracker] confirm_hits must be at least 1")
     if not 0 <= cfg.detector.tile_overlap < 1:
         raise ConfigError("[detector] tile_overlap must be in [0, 1)")
     if cfg.alerts.off_threshold > cfg.alerts.on_threshold:

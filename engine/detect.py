@@ -18,7 +18,7 @@ so the decision is not re-made every frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -42,6 +42,7 @@ class Face:
     score: float
     keypoints: np.ndarray  # (6, 2) pixels, in KEYPOINTS order
     cut: bool = False  # touches the inside edge of the tile it came from (may be part of a face)
+    verified: bool = False  # confirmed by the second look (or scored above the need for one)
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -133,7 +134,7 @@ def clip_to_frame(faces: list[Face], width: int, height: int) -> list[Face]:
         x0, y0 = max(0.0, f.x), max(0.0, f.y)
         x1, y1 = min(float(width), f.x + f.w), min(float(height), f.y + f.h)
         if x1 - x0 >= 1 and y1 - y0 >= 1:
-            out.append(Face(x0, y0, x1 - x0, y1 - y0, f.score, f.keypoints, f.cut))
+            out.append(Face(x0, y0, x1 - x0, y1 - y0, f.score, f.keypoints, f.cut, f.verified))
     return out
 
 
@@ -156,13 +157,50 @@ class FaceDetector:
         self._state = _PlanState()
 
     # -- public ----------------------------------------------------------------------------
-    def detect(self, image: np.ndarray, t: float = 0.0) -> list[Face]:
-        """Faces in one BGR frame; ``t`` (media seconds) tells auto mode when to re-plan."""
+    def detect(self, image: np.ndarray, t: float = 0.0, trusted: list[Face] = ()) -> list[Face]:
+        """Faces in one BGR frame that pass the second look; ``t`` (media seconds) tells auto
+        mode when to re-plan; ``trusted`` faces (verified a moment ago) need no second look."""
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         plan = self._plan_for(rgb, t)
-        faces = self._run_plan(rgb, plan)
+        faces = self.verify(rgb, self._run_plan(rgb, plan), trusted)
         self._state.found = max(self._state.found, len(faces))
         return faces
+
+    def verify(self, rgb: np.ndarray, faces: list[Face], trusted: list[Face] = ()) -> list[Face]:
+        """The faces that pass the second look (config.toml [detector] verify_* says why and how).
+        A box over ``verify_below`` passes as it is; so does one lying on a ``trusted`` face
+        (verified a moment ago): no second look needed."""
+        c, out = self.cfg, []
+        for f in faces:
+            if f.score >= c.verify_below or any(_iou_and_containment(f, g)[0] > 0.5 for g in trusted):
+                out.append(replace(f, verified=True))
+                continue
+            again = self.relocate(rgb, f)
+            if again is not None and (f.score + again.score) / 2 >= c.verify_mean:
+                out.append(replace(f, verified=True))
+        return out
+
+    def relocate(self, rgb: np.ndarray, face: Face) -> Face | None:
+        """The face near ``face`` in this frame: the short-range model on the square crop around
+        it (each of ``verify_crop_ratios`` times its size in turn, until one finds it), taking
+        the detection whose centre is nearest the crop's. None when no crop holds a face there."""
+        h, w = rgb.shape[:2]
+        cx, cy = face.x + face.w / 2, face.y + face.h / 2
+        for ratio in self.cfg.verify_crop_ratios:
+            side = max(ratio * face.size, self.cfg.min_face_px * ratio)
+            x0, y0 = int(max(0, round(cx - side / 2))), int(max(0, round(cy - side / 2)))
+            x1, y1 = int(min(w, round(cx + side / 2))), int(min(h, round(cy + side / 2)))
+            if x1 - x0 < 4 or y1 - y0 < 4:
+                continue
+            crop = cv2.resize(rgb[y0:y1, x0:x1], (SHORT_RANGE_INPUT, SHORT_RANGE_INPUT), interpolation=cv2.INTER_LINEAR)
+            found = self._filter_shape(self._run_model(self._short, crop, x0, y0, (x1 - x0, y1 - y0)))
+            near = [f for f in found if abs(f.x + f.w / 2 - cx) < 0.5 * face.size
+                    and abs(f.y + f.h / 2 - cy) < 0.5 * face.size and f.score >= self.cfg.min_score]
+            if near:
+                best = min(near, key=lambda f: (f.x + f.w / 2 - cx) ** 2 + (f.y + f.h / 2 - cy) ** 2)
+                clipped = clip_to_frame([replace(best, verified=True)], w, h)
+                return clipped[0] if clipped else None
+        return None
 
     @property
     def plan(self) -> DetectionPlan | None:
@@ -210,7 +248,9 @@ class FaceDetector:
         # A box cut by a tile edge is a fragment; at overlap 0.25 the face is whole in a
         # neighbouring tile or at the next scale.
         tiled = [f for s in ladder for f in self._run_tiles(rgb, s, overlap=0.25) if not f.cut]
-        everything = merge_faces(full + self._filter(tiled), self.cfg.nms_iou, self.cfg.nms_containment)
+        # Plan on what passes the second look: a plan chosen for a flower's petals or a poster
+        # would send small tiles over every frame after it.
+        everything = self.verify(rgb, merge_faces(full + self._filter(tiled), self.cfg.nms_iou, self.cfg.nms_containment))
         if not everything:
             sides = () if self.mode == "auto" else (min(h, w),)
             return DetectionPlan(full_range=True, tile_sizes=sides, reason="no face found yet: full range only",
@@ -297,9 +337,9 @@ class FaceDetector:
         return faces
 
     def _filter(self, faces: list[Face]) -> list[Face]:
+        return [f for f in self._filter_shape(faces) if f.score >= self.cfg.min_score]
+
+    def _filter_shape(self, faces: list[Face]) -> list[Face]:
         c = self.cfg
-        return [
-            f for f in faces
-            if f.score >= c.min_score and min(f.w, f.h) >= c.min_face_px and f.w > 0 and f.h > 0
-            and max(f.w / f.h, f.h / f.w) <= c.max_aspect
-        ]
+        return [f for f in faces if min(f.w, f.h) >= c.min_face_px and f.w > 0 and f.h > 0
+                and max(f.w / f.h, f.h / f.w) <= c.max_aspect]

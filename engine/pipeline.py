@@ -39,6 +39,7 @@ from engine.detect import Face, FaceDetector
 from engine.quiet import native_stderr_silenced
 from engine.recorder import Recorder, RecorderError
 from engine.reid import StudentGallery
+from engine.schedule import ScheduledDetector
 from engine.scoring import AlertEvent, Reading, Scored, Scorer
 from engine.sources import Frame, Source
 from engine.track import FaceTracker
@@ -73,10 +74,11 @@ class FrameAnalyzer:
 
     def __post_init__(self):
         with native_stderr_silenced():
-            self.detector = FaceDetector(self.cfg.detector, self.detector_mode)
+            self.faces = FaceDetector(self.cfg.detector, self.detector_mode)
             self.attention = AttentionEstimator(self.cfg.attention)
-            self.detector.warm_up()
+            self.faces.warm_up()
             self.attention.warm_up()
+        self.detector = ScheduledDetector(self.faces, self.cfg.detector)
         self.tracker = FaceTracker(self.cfg.tracker, self.cfg.sampling.fps)
         self.gallery = StudentGallery() if self.reid else None
         self.scorer = Scorer(self.cfg.scoring, self.cfg.alerts)
@@ -111,7 +113,7 @@ class FrameAnalyzer:
         return self.scorer.finish(t)
 
     def close(self) -> None:
-        self.detector.close()
+        self.faces.close()
         self.attention.close()
 
 
@@ -198,6 +200,8 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
         recorder.close()
         raise PipelineError(f"cannot start a session in {db_url}: {exc}") from exc
     stop = stop or StopRequest()
+    if source.info.kind in ("image", "folder"):  # each picture is one sighting: its faces cannot be seen twice
+        cfg = cfg.replace("tracker", confirm_hits=1)
     analyzer = FrameAnalyzer(cfg, model, options.detector, options.reid)
     video = AnnotatedVideo(options.annotate, fps, options.emoji) if options.annotate else None
     preview = None

@@ -28,6 +28,7 @@ ids of one frame to stable student keys (ints from 1).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -105,7 +106,8 @@ class StudentGallery:
     config: ReidConfig = field(default_factory=ReidConfig)
     students: dict[int, _Student] = field(default_factory=dict)
     track_student: dict[int, int] = field(default_factory=dict)
-    events: list[Reidentification] = field(default_factory=list)
+    # The latest re-identifications only: a live class runs for hours in flat memory.
+    events: deque[Reidentification] = field(default_factory=lambda: deque(maxlen=1000))
     _next_key: int = 1
 
     def assign(self, t: float, track_ids: Sequence[int], crops: Sequence[np.ndarray]) -> list[int]:

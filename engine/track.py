@@ -16,6 +16,7 @@ tracks. Appearance re-identification (``engine/reid.py``) runs after this, on th
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -66,12 +67,17 @@ class FaceTracker:
             )
         self._alias: dict[int, int] = {}  # ByteTrack id -> tracker student id
         self._seen: dict[int, _Seen] = {}  # tracker student id -> last box and time
+        self._alias_seen: dict[int, float] = {}  # ByteTrack id -> last time it was reported
+        self._hits: dict[int, int] = {}  # tracker student id -> sightings (confirmed at confirm_hits)
+        self._spare_id = 0
+        self._pruned_at = -math.inf
         self.reattached = 0
 
     def update(self, t: float, faces: list[Face]) -> list[TrackedFace]:
-        """Faces of one analysed frame with their ids. A face seen for the first time after
-        the first frame gets its id from its second sighting (ByteTrack's confirmation), so a
-        one-frame false detection never becomes a student."""
+        """The confirmed faces of one analysed frame with their ids. A track is reported from its
+        ``confirm_hits``-th sighting on (ByteTrack itself confirms a track after the first frame
+        at its second), so a box that flickers on a bag or a hand for a moment never becomes a
+        student and nothing of it is written."""
         if not faces:
             self._byte.update_with_detections(_no_detections())
             return []
@@ -86,19 +92,46 @@ class FaceTracker:
         new: list[tuple[int, int]] = []
         for idx, byte_id in zip(tracked.data["index"], tracked.tracker_id, strict=True):
             sid = self._alias.get(int(byte_id))
-            if sid is None:
+            if sid is None or sid in present:
+                # A second ByteTrack track on a student already here (an old track revived next to
+                # the one it was re-attached to): that face is someone else, or a duplicate box.
                 new.append((int(idx), int(byte_id)))
                 continue
             present.add(sid)
             out.append(TrackedFace(faces[int(idx)], sid))
         for idx, byte_id in new:
-            sid = self._reattach(t, xyxy[idx], present) or byte_id
+            sid = self._reattach(t, xyxy[idx], present)
+            if sid is None:
+                sid = byte_id if byte_id not in present and byte_id not in self._seen else self._fresh_id()
             self._alias[byte_id] = sid
             present.add(sid)
             out.append(TrackedFace(faces[idx], sid))
         for tf in out:
             self._seen[tf.track] = _Seen(np.array(tf.face.xyxy, dtype=np.float32), t)
+            self._hits[tf.track] = self._hits.get(tf.track, 0) + 1
+        out = [tf for tf in out if self._hits[tf.track] >= self.cfg.confirm_hits]
+        for byte_id in tracked.tracker_id:
+            self._alias_seen[int(byte_id)] = t
+        self._forget(t)
         return out
+
+    def _fresh_id(self) -> int:
+        self._spare_id -= 1  # negative: never one of ByteTrack's (positive, increasing) ids
+        return self._spare_id
+
+    def _forget(self, t: float) -> None:
+        """Drop what can no longer matter, so a long live class runs in flat memory: ByteTrack
+        ids gone for longer than its own buffer, and students too long gone to re-attach."""
+        if t - self._pruned_at < self.cfg.lost_seconds:
+            return
+        self._pruned_at = t
+        old = [b for b, seen in self._alias_seen.items() if t - seen > 2 * self.cfg.lost_seconds]
+        for b in old:
+            self._alias.pop(b, None)
+            del self._alias_seen[b]
+        for sid in [sid for sid, seen in self._seen.items() if t - seen.t > self.cfg.reattach_seconds]:
+            del self._seen[sid]
+            self._hits.pop(sid, None)
 
     def _reattach(self, t: float, box: np.ndarray, present: set[int]) -> int | None:
         best, best_score = None, 0.0
