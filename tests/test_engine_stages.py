@@ -53,8 +53,10 @@ def test_small_faces_are_found_by_tiles(fer_data):
         finally:
             detector.close()
     assert recall(found["full"], boxes) < 0.5  # the whole-frame model cannot see 16-25 px faces ...
-    assert recall(found["sliced"], boxes) >= 0.9  # ... upscaled tiles can
-    assert recall(found["auto"], boxes) >= 0.9
+    # ... upscaled tiles can. 15 of these 17 pass the second look in this one frame (16 of 17
+    # are found without it): the price of refusing the 0.5-0.7 boxes on bags, hands and petals.
+    assert recall(found["sliced"], boxes) >= 0.85
+    assert recall(found["auto"], boxes) >= 0.85
     assert len(found["auto"]) <= len(boxes) + 1  # and they are faces, not texture
 
 
@@ -94,8 +96,9 @@ def test_a_student_keeps_one_id_through_misses_and_a_long_absence():
     assert tracker.reattached == 1
     # Someone new in another place is someone new.
     c = _face(100, 300, 80)
-    tracker.update(42.6, [a, b, c])
-    new = {tf.face.y: tf.track for tf in tracker.update(42.8, [a, b, c])}
+    for t in (42.6, 42.8):  # a new face is a student from its third sighting (confirm_hits 2 + ByteTrack's own one)
+        tracker.update(t, [a, b, c])
+    new = {tf.face.y: tf.track for tf in tracker.update(43.0, [a, b, c])}
     assert new[300.0] not in ids[100.0] | ids[400.0]
 
 
