@@ -299,6 +299,12 @@ def _outcome(source: Source, stop: StopRequest, frames: int, recorder: Recorder,
         notes.append(f"no face was found in {what}: nobody present (or faces too small / turned away)")
     if not frames:
         notes.append("no frame could be analysed")
+    rate = frames / end_t if source.info.live and end_t > 0 else None
+    if rate is not None and frames > 10 and rate < 0.9 * source.fps:
+        # A live source skips the frames that pass while one is analysed: say so, rather than
+        # let a teacher believe every 200 ms of the class was read.
+        notes.append(f"analysed {rate:.1f} frames a second of the {source.fps:g} asked: this computer could not "
+                     f"keep up (a lower --fps, or [classify] flip_average = false, costs less)")
     return status, "; ".join(notes)
 
 

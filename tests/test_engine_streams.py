@@ -4,13 +4,17 @@ one frame never holds one student twice (the crash a real classroom clip found:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
+from engine_support import need_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.config import load_config
 from engine.detect import Face
 from engine.reid import StudentGallery
+from engine.sources import Frame, Source, SourceInfo
 from engine.track import FaceTracker
 
 CFG = load_config()
@@ -40,3 +44,31 @@ def test_any_stream_of_boxes_gives_one_student_per_face(pool, stream, gaps):
         keys = gallery.assign_boxes(t, FRAME, ids, [tf.face.box for tf in tracked])
         assert len(keys) == len(set(keys))
 
+
+
+class _SlowLive(Source):
+    """A live source that delivers one frame every 0.5 s while 5 a second were asked: what a
+    camera source does when each frame's analysis takes longer than the frame interval."""
+
+    def __init__(self, image: np.ndarray, frames: int):
+        super().__init__(5.0)
+        self.image, self.count = image, frames
+        self.info = SourceInfo("camera", "camera 9", image.shape[1], image.shape[0], None, 30.0, True)
+
+    def frames(self):
+        for i in range(self.count):
+            yield Frame(i, 0.5 * i, datetime.now(UTC).replace(tzinfo=None), self.image)
+
+
+def test_a_live_class_that_cannot_keep_up_says_so_on_the_session(tmp_path):
+    from db import connect
+    from db.models import ClassSession
+    from engine.classify import ExpressionModel
+    from engine.pipeline import RunOptions, run
+
+    db = f"sqlite:///{tmp_path / 'live.db'}"
+    summary = run(_SlowLive(FRAME, 24), db, CFG, RunOptions(progress=False), model=ExpressionModel(need_model()))
+    assert summary.status == "complete"
+    with connect(db)() as s:
+        note = s.get(ClassSession, summary.session_id).note
+    assert "analysed 2.1 frames a second of the 5 asked" in note
