@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,8 @@ from pathlib import Path
 from db.connection import DEFAULT_URL
 
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+MAX_FPS = 120.0  # frames analysed per second: more is no camera's rate and only costs time
+ANNOTATE_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")  # containers OpenCV writes mp4v into
 LIVE_FLUSH_SECONDS = 0.0  # live: observations are committed after every analysed frame
 
 
@@ -114,11 +117,13 @@ def _config(args):
     try:
         cfg = load_config(args.config)
         if getattr(args, "fps", None) is not None:
-            if not args.fps > 0:
-                raise UsageError("--fps must be above 0")
             cfg = cfg.replace("sampling", fps=float(args.fps))
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
+    fps = cfg.sampling.fps
+    if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):  # inf, nan, 1e300: a traceback or a useless run
+        what = "--fps" if getattr(args, "fps", None) is not None else "[sampling] fps in the config"
+        raise UsageError(f"{what} must be above 0 and at most {MAX_FPS:g} frames a second, not {fps:g}")
     return cfg
 
 
@@ -208,8 +213,9 @@ def cmd_process(args) -> int:
     from engine.sources import SourceError, open_source
 
     args.cfg = _config(args)
-    if args.annotate and not Path(args.annotate).expanduser().resolve().parent.is_dir():
-        raise UsageError(f"folder for --annotate does not exist: {Path(args.annotate).parent}")
+    _refuse_in_memory(args.db)
+    if args.annotate:
+        _check_annotate(Path(args.annotate).expanduser(), Path(args.video).expanduser())
     if args.emoji and not args.annotate:
         raise UsageError("--emoji draws on the --annotate video: give --annotate OUT.mp4 too")
     if args.if_missing:
@@ -222,6 +228,45 @@ def cmd_process(args) -> int:
     except SourceError as exc:
         raise UsageError(str(exc)) from exc
     return _run(args, source, live=False)
+
+
+def _check_annotate(out: Path, video: Path) -> None:
+    """--annotate names a video file to write: checked before a session is started."""
+    if out.is_dir():
+        raise UsageError(f"--annotate {out} is a folder: give a video file to write, such as {out / 'annotated.mp4'}")
+    if out.suffix.lower() not in ANNOTATE_SUFFIXES:
+        raise UsageError(f"--annotate {out}: the annotated video must end {', '.join(ANNOTATE_SUFFIXES)}")
+    if not out.resolve().parent.is_dir():
+        raise UsageError(f"folder for --annotate does not exist: {out.parent}")
+    if out.exists() and video.exists() and out.resolve() == video.resolve():
+        raise UsageError(f"--annotate {out} is the video being analysed: give another file name")
+
+
+def _refuse_in_memory(url: str) -> None:
+    """An in-memory SQLite database vanishes when the command ends, and the results with it."""
+    if _sqlite_target(url) == ":memory:":
+        raise UsageError(f"--db {url} is an in-memory database: the results would vanish when the command ends; "
+                         f"give a file, such as sqlite:///classroom.db")
+
+
+def _sqlite_target(url: str) -> str | None:
+    """The file a SQLite URL names (":memory:" for an in-memory one); None for other databases
+    and URLs SQLAlchemy cannot parse (connect() reports those)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    uri = str(parsed.query.get("uri", "")).lower() == "true"
+    if uri:
+        database = database.removeprefix("file:")
+    if database in ("", ":memory:") or (uri and parsed.query.get("mode") == "memory"):
+        return ":memory:"
+    return database
 
 
 def _existing_session(db_url: str, video: str):
@@ -248,6 +293,7 @@ def cmd_live(args) -> int:
     # Live, a teacher is watching: commit every analysed frame (a batch of ~25 rows costs a few
     # ms) instead of every flush_seconds, so a frame is in the database well within a second.
     args.cfg = args.cfg.replace("recorder", flush_seconds=min(args.cfg.recorder.flush_seconds, LIVE_FLUSH_SECONDS))
+    _refuse_in_memory(args.db)
     try:
         source = live_source(args, args.cfg.sampling.fps)
     except SourceError as exc:
@@ -263,6 +309,10 @@ def cmd_export(args) -> int:
     out = Path(args.csv).expanduser()
     if not out.resolve().parent.is_dir():
         raise UsageError(f"folder for the CSV does not exist: {out.parent}")
+    _refuse_in_memory(args.db)
+    target = _sqlite_target(args.db)
+    if target is not None and not Path(target).expanduser().is_file():  # SQLite would create it, empty
+        raise UsageError(f"no database file {target} (--db {args.db})")
     try:
         with connect(args.db, create=False)() as s:
             if repo.get_session(s, args.session) is None:

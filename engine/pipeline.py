@@ -194,30 +194,31 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
         raise PipelineError(str(exc)) from exc
     recorder = Recorder(factory, cfg.recorder)
     fps = cfg.sampling.fps
-    try:
-        recorder.start(source.info, model.version, fps, options.title, options.course)
-    except RecorderError as exc:
-        recorder.close()
-        raise PipelineError(f"cannot start a session in {db_url}: {exc}") from exc
-    stop = stop or StopRequest()
-    if source.info.kind in ("image", "folder"):  # each picture is one sighting: its faces cannot be seen twice
-        cfg = cfg.replace("tracker", confirm_hits=1)
-    analyzer = FrameAnalyzer(cfg, model, options.detector, options.reid)
-    video = AnnotatedVideo(options.annotate, fps, options.emoji) if options.annotate else None
-    preview = None
-    if options.preview:
-        from engine.preview import PreviewWriter
-
-        preview = PreviewWriter(options.preview)
-    model.warm_up()
-    frames, last_t, status, note = 0, 0.0, SessionStatus.complete, ""
-    bar = _progress_bar(source, fps, options.progress)
-    try:
-        with stop.installed():
+    stop = stop if stop is not None else StopRequest()  # not `or`: an unset StopRequest is falsy
+    analyzer = video = preview = bar = None
+    frames, last_t, end_t, status, note = 0, 0.0, 0.0, SessionStatus.complete, ""
+    # The stop handling is in place before the session row is written: a signal during start-up
+    # (detector start, model warm-up) ends the session interrupted, never leaves it running.
+    with stop.installed():
+        try:
             try:
+                recorder.start(source.info, model.version, fps, options.title, options.course)
+            except RecorderError as exc:
+                raise PipelineError(f"cannot start a session in {db_url}: {exc}") from exc
+            try:
+                if source.info.kind in ("image", "folder"):  # each picture is one sighting: its faces cannot be seen twice
+                    cfg = cfg.replace("tracker", confirm_hits=1)
+                analyzer = FrameAnalyzer(cfg, model, options.detector, options.reid)
+                video = AnnotatedVideo(options.annotate, fps, options.emoji) if options.annotate else None
+                if options.preview:
+                    from engine.preview import PreviewWriter
+
+                    preview = PreviewWriter(options.preview)
+                model.warm_up()
+                bar = _progress_bar(source, fps, options.progress)
                 clock = time.perf_counter
                 waited = clock()
-                for frame in source.frames():
+                for frame in () if stop else source.frames():  # stopped during start-up: no frame is read
                     got = clock()
                     analyzer.timings["decode"] += got - waited
                     students, events = analyzer.analyse(frame)
@@ -244,30 +245,34 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
                     if stop:
                         break
                     waited = clock()
-                end_t = _end_time(source, last_t, frames)
+                end_t = _end_time(source, last_t, frames, stopped=bool(stop))
                 recorder.alert(analyzer.finish(end_t))
                 recorder.flush(end_t, frames)
                 status, note = _outcome(source, stop, frames, recorder, end_t)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # a second signal (or Ctrl-C with no handler installed)
                 recorder.drop_pending()
                 end_t = last_t
-                status, note = SessionStatus.interrupted, f"stopped at {end_t:.1f} s; the last batch was not written"
+                status, note = SessionStatus.interrupted, (f"stopped by {stop.signal_name or 'the user'} at "
+                                                           f"{end_t:.1f} s; the last batch was not written")
             recorder.finish(status, note, end_t, frames)
-    except RecorderError as exc:
-        _mark_failed(recorder, str(exc), last_t, frames)
-        raise PipelineError(str(exc)) from exc
-    except BaseException as exc:
-        _mark_failed(recorder, f"engine error: {type(exc).__name__}: {exc}", last_t, frames)
-        raise
-    finally:
-        bar.close()
-        analyzer.close()
-        recorder.close()
-        if video:
-            video.close()
-        if preview:
-            preview.close()
-    stage_ms = {k: 1000 * v / max(frames, 1) for k, v in analyzer.timings.items()}
+        except RecorderError as exc:
+            _mark_failed(recorder, str(exc), last_t, frames)
+            raise PipelineError(str(exc)) from exc
+        except BaseException as exc:
+            _mark_failed(recorder, f"engine error: {type(exc).__name__}: {exc}", last_t, frames)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            if analyzer is not None:
+                analyzer.close()
+            recorder.close()
+            if video:
+                video.close()
+            if preview:
+                preview.close()
+    timings = analyzer.timings if analyzer is not None else {}  # None: a second signal during start-up
+    stage_ms = {k: 1000 * v / max(frames, 1) for k, v in timings.items()}
     return RunSummary(recorder.session_id, frames, end_t, time.monotonic() - started, recorder.observations_written,
                       recorder.students_written, recorder.alerts_opened, status.value, note, stage_ms)
 
@@ -277,11 +282,16 @@ def _reading_order(sf: StudentFace) -> tuple[int, float]:
     return round((f.y + f.h / 2) / max(f.h, 1.0)), f.x
 
 
-def _end_time(source: Source, last_t: float, frames: int) -> float:
+def _end_time(source: Source, last_t: float, frames: int, stopped: bool = False) -> float:
+    """The media seconds the run reached: a file's whole duration only when it was read to its
+    end; where a signal stopped it, the last analysed frame's time; where it ended early, where
+    reading stopped."""
     info = source.info
-    if not info.live and info.duration is not None and not source.end_note and frames:
+    if info.live or stopped:
+        return last_t
+    if info.duration is not None and not source.end_note and frames:
         return max(last_t, float(info.duration))
-    return getattr(source, "last_t", last_t) if not info.live else last_t
+    return getattr(source, "last_t", last_t)
 
 
 def _outcome(source: Source, stop: StopRequest, frames: int, recorder: Recorder,

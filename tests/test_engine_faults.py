@@ -20,7 +20,7 @@ from db import repository as repo
 from db.models import ClassSession, Observation
 from engine import cli
 from engine.config import load_config
-from engine.pipeline import PipelineError, RunOptions, run
+from engine.pipeline import PipelineError, RunOptions, StopRequest, run
 from engine.sources import LiveSource, open_source
 
 SIZE, GRID = (480, 270), (2, 3)
@@ -120,6 +120,56 @@ def test_bad_options_and_missing_camera_through_the_real_command(tmp_path):
         assert err.startswith("error: ") and expected in err and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("fps", ["inf", "-inf", "nan", "1e300", "121"])
+def test_unusable_fps_is_a_one_line_error(fps, gallery_video, tmp_path, capsys):
+    db_path = tmp_path / "fps.db"
+    code = cli.main(["process", str(gallery_video["3s"]), "--db", f"sqlite:///{db_path}", f"--fps={fps}",
+                     "--model", str(need_model()), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: --fps must be above 0 and at most 120") and len(err.splitlines()) == 1, err
+    assert not db_path.exists()  # refused before the database was touched
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("folder", "is a folder"),
+    ("notes.txt", "must end .mp4, .avi, .mkv, .mov"),
+    ("no_suffix", "must end .mp4"),
+    ("the_input", "is the video being analysed"),
+])
+def test_annotate_must_name_a_video_file(case, expected, gallery_video, tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    connect(db)
+    video = tmp_path / "clip.avi"
+    video.write_bytes(gallery_video["3s"].read_bytes())
+    out = {"folder": tmp_path, "the_input": video}.get(case, tmp_path / case)
+    code = cli.main(["process", str(video), "--db", db, "--annotate", str(out), "--model", str(need_model()),
+                     "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and expected in err and len(err.splitlines()) == 1, err
+    with connect(db)() as s:
+        assert repo.list_sessions(s) == []  # checked before a session was started
+    assert video.read_bytes() == gallery_video["3s"].read_bytes()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite:///file::memory:?uri=true"])
+def test_in_memory_databases_are_refused(url, gallery_video, tmp_path, capsys):
+    for args in (["process", str(gallery_video["3s"]), "--model", str(need_model()), "--no-progress"],
+                 ["export", "--session", "1", "--csv", str(tmp_path / "o.csv")]):
+        code = cli.main([*args, "--db", url])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error: ") and "in-memory database" in err, (args, err)
+        assert len(err.splitlines()) == 1, err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_export_from_a_missing_database_file_creates_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # a relative sqlite path, as a user types it
+    code = cli.main(["export", "--db", "sqlite:///missing.db", "--session", "1", "--csv", "out.csv"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: no database file missing.db") and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no empty database (nor -wal/-shm), no CSV
+
+
 # -- faults during a run ---------------------------------------------------------------------------
 def test_truncated_video_analyses_the_readable_part(gallery_video, model, tmp_path):
     data = gallery_video["12s"].read_bytes()
@@ -210,6 +260,64 @@ def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, tmp_path):
     # (a face is written from its confirmation on: the first analysed frame has none)
     assert len(per_frame) == session.frames_analyzed - 1
     assert per_frame.min() == per_frame.max() >= 5
+    # The media time reached, not the file's 60 s: the last analysed frame's.
+    assert session.video_seconds == pytest.approx(per_frame.index.max(), abs=1e-3)
+    assert json.loads(out.strip().splitlines()[-1])["video_seconds"] == pytest.approx(session.video_seconds, abs=1e-3)
+
+
+class _SignalAfter:
+    """A video source whose tenth frame arrives with a SIGTERM, delivered to ``stop`` the way
+    the installed handler gets it."""
+
+    def __init__(self, source, stop: StopRequest, frames: int = 10):
+        self.source, self.stop, self.n = source, stop, frames
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+    def frames(self):
+        for frame in self.source.frames():
+            if frame.index + 1 == self.n:
+                self.stop._handler(signal.SIGTERM, None)
+            yield frame
+
+
+def test_stopped_run_records_the_media_time_reached(gallery_video, model, tmp_path):
+    db = f"sqlite:///{tmp_path / 'stop.db'}"
+    stop = StopRequest()
+    source = _SignalAfter(open_source(gallery_video["12s"], 5.0), stop)
+    summary = run(source, db, load_config(), RunOptions(progress=False), model=model, stop=stop)
+    session = _session(db, summary.session_id)
+    assert session.status.value == "interrupted" and "stopped by SIGTERM at 1.8 s" in session.note
+    assert summary.frames_analyzed == 10 and session.media_duration == pytest.approx(12.0)
+    assert summary.video_seconds == pytest.approx(1.8) and session.video_seconds == pytest.approx(1.8)  # not 12.0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_during_start_up_ends_the_session_interrupted(sig, gallery_video, tmp_path):
+    path = tmp_path / "startup.db"
+    connect(f"sqlite:///{path}")
+    cmd = [sys.executable, "-m", "engine", "process", str(gallery_video["12s"]), "--db", f"sqlite:///{path}",
+           "--json", "--model", str(need_model()), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, rows = time.monotonic() + 120, []
+        while not rows and time.monotonic() < deadline:  # the session row is written: start-up begins
+            with sqlite3.connect(path) as con:
+                rows = con.execute("SELECT id FROM class_sessions").fetchall()
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(sig)  # the detector and model are still warming up
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err
+    session = _session(f"sqlite:///{path}", rows[0][0])
+    assert session.status.value == "interrupted" and f"stopped by {sig.name}" in session.note
+    assert session.frames_analyzed == 0 and session.video_seconds == 0.0  # stopped before the first frame
+    assert json.loads(out.strip().splitlines()[-1])["frames_analyzed"] == 0
 
 
 def test_live_command_records_a_stream_until_it_ends(gallery_video, tmp_path):
