@@ -136,7 +136,19 @@ class StudentGallery:
         current = set(track_ids)
         for tid in [tid for tid, key in self.track_student.items() if key in taken and tid not in current]:
             del self.track_student[tid]
+        self._forget(t)
         return result
+
+    def _forget(self, t: float) -> None:
+        """Students unseen for longer than ``memory_s`` are no candidates any more: drop them and
+        the tracks that led to them, so a long live class runs in flat memory."""
+        gone = {k for k, s in self.students.items() if t - s.last_seen > self.config.memory_s}
+        if not gone:
+            return
+        for k in gone:
+            del self.students[k]
+        for tid in [tid for tid, key in self.track_student.items() if key in gone]:
+            del self.track_student[tid]
 
     def assign_boxes(self, t: float, frame: np.ndarray, track_ids: Sequence[int],
                      boxes: Sequence[Sequence[float]]) -> list[int]:

@@ -1,0 +1,110 @@
+"""The engine on generated meeting galleries it was never tuned on (tests/layouts.py): per
+family of layout, the faces it finds, the false boxes and the students it creates; a 49-tile
+gallery whose participants all change tiles; and flat memory over hours of churning tracks.
+Speed is benchmarked (benchmarks/engine_layouts.py), not asserted here."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from engine_support import need_model
+from layouts import make_gallery, match_boxes, pair_boxes
+
+from engine.config import load_config
+
+CFG = load_config()
+SETTLE_S = 1.0  # a face is a student from its third sighting; the plan is searched on frame 1
+
+
+@pytest.fixture(scope="module")
+def model():
+    from engine.classify import ExpressionModel
+
+    return ExpressionModel(need_model())
+
+
+def analyse(path, model):
+    """(t, [StudentFace]) for each analysed frame of a video."""
+    from engine.pipeline import FrameAnalyzer
+    from engine.sources import open_source
+
+    analyzer = FrameAnalyzer(CFG, model)
+    out = []
+    try:
+        with open_source(str(path), CFG.sampling.fps) as source:
+            for frame in source.frames():
+                out.append((frame.t, analyzer.analyse(frame)[0]))
+    finally:
+        analyzer.close()
+    return out
+
+
+@pytest.mark.parametrize(("rows", "cols", "width", "height"), [
+    (2, 2, 1280, 720), (3, 3, 1920, 1080), (5, 5, 1280, 720), (6, 6, 1920, 1080), (7, 7, 1920, 1080),
+])
+def test_a_gallery_family_gives_one_student_per_participant(rows, cols, width, height, model, tmp_path, fer_data):
+    truth = make_gallery(tmp_path / "g.mp4", rows, cols, width, height, seconds=4, seed=rows)
+    frames = analyse(truth.path, model)
+    hits = misses = false = 0
+    for t, faces in frames:
+        if t < SETTLE_S:
+            continue
+        m = match_boxes(truth.at(t)[0], [sf.face.box for sf in faces])
+        hits, misses, false = hits + m.hits, misses + m.misses, false + m.false_boxes
+    settled = sum(1 for t, _ in frames if t >= SETTLE_S)
+    assert hits / (hits + misses) >= 0.9, f"recall {hits / (hits + misses):.2f} on {rows}x{cols} {width}x{height}"
+    assert false / settled <= 0.2, f"{false} false boxes in {settled} frames"
+    students = {sf.student for _, faces in frames for sf in faces}
+    assert truth.participants - 2 <= len(students) <= truth.participants
+
+
+def test_a_49_tile_gallery_keeps_every_student_through_a_reshuffle(model, tmp_path, fer_data):
+    truth = make_gallery(tmp_path / "g.mp4", 7, 7, 1920, 1080, seconds=6, seed=3, reshuffle_at=3.0)
+    seen: dict[int, Counter] = {}  # participant -> students recorded on their face
+    for t, faces in analyse(truth.path, model):
+        if t < SETTLE_S:
+            continue
+        boxes, ids = truth.at(t)
+        found = [sf.face.box for sf in faces]
+        for ti, fi, _ in pair_boxes(boxes, found):
+            seen.setdefault(ids[ti], Counter())[faces[fi].student] += 1
+    # Each participant is one student before and after moving: nearly all of their readings
+    # carry one key, and no key is shared by two participants.
+    kept = [c.most_common(1)[0][1] / sum(c.values()) for c in seen.values()]
+    assert len(seen) >= 45
+    assert np.median(kept) == 1.0 and sum(k >= 0.9 for k in kept) >= 0.9 * len(seen)
+    owners = Counter(c.most_common(1)[0][0] for c in seen.values())
+    assert max(owners.values()) == 1, "two participants recorded as one student"
+
+
+def test_a_long_class_of_churning_tracks_keeps_the_trackers_memory_flat():
+    """Twenty simulated minutes at 5 fps of 20 faces, one of them replaced by a stranger in a new
+    place every second, with memories shortened to fit (reattach 30 s, re-id 60 s): what
+    tracker and re-id keep after 20 minutes is no more than after 10."""
+    import dataclasses
+
+    from test_engine_streams import FRAME, _face
+
+    from engine.reid import ReidConfig, StudentGallery
+    from engine.track import FaceTracker
+
+    rng = np.random.default_rng(0)
+    tracker = FaceTracker(dataclasses.replace(CFG.tracker, reattach_seconds=30.0), fps=5.0)
+    gallery = StudentGallery(ReidConfig(memory_s=60.0))
+    places = [(float(x), float(y)) for x, y in rng.uniform(0, 260, (20, 2))]
+    sizes = []
+    for i in range(20 * 60 * 5):
+        t = i / 5
+        if i % 5 == 0:
+            places[int(rng.integers(20))] = tuple(float(v) for v in rng.uniform(0, 260, 2))
+        tracked = tracker.update(t, [_face(x, y, 40, 0.9) for x, y in places])
+        if i % 5 == 0:  # re-id on every fifth frame keeps the test quick
+            gallery.assign_boxes(t, FRAME, [tf.track for tf in tracked], [tf.face.box for tf in tracked])
+        if i % 3000 == 2999:
+            sizes.append((len(tracker._alias), len(tracker._seen), len(tracker._hits), len(gallery.students),
+                          len(gallery.track_student)))
+    ten, twenty = np.array(sizes[0]), np.array(sizes[1])
+    assert (twenty <= 1.2 * ten + 10).all(), sizes
+    assert twenty[3] < 120  # students of the last minute only, not all 1,200 strangers
