@@ -18,7 +18,7 @@ so the decision is not re-made every frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -42,7 +42,6 @@ class Face:
     score: float
     keypoints: np.ndarray  # (6, 2) pixels, in KEYPOINTS order
     cut: bool = False  # touches the inside edge of the tile it came from (may be part of a face)
-    verified: bool = False  # confirmed by the second look (or scored above the need for one)
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -134,7 +133,7 @@ def clip_to_frame(faces: list[Face], width: int, height: int) -> list[Face]:
         x0, y0 = max(0.0, f.x), max(0.0, f.y)
         x1, y1 = min(float(width), f.x + f.w), min(float(height), f.y + f.h)
         if x1 - x0 >= 1 and y1 - y0 >= 1:
-            out.append(Face(x0, y0, x1 - x0, y1 - y0, f.score, f.keypoints, f.cut, f.verified))
+            out.append(Face(x0, y0, x1 - x0, y1 - y0, f.score, f.keypoints, f.cut))
     return out
 
 
@@ -174,11 +173,11 @@ class FaceDetector:
         c, out = self.cfg, []
         for f in faces:
             if f.score >= c.verify_below or any(_iou_and_containment(f, g)[0] > 0.5 for g in trusted):
-                out.append(replace(f, verified=True))
+                out.append(f)
                 continue
             looks = [f.score] + [g.score if g else 0.0 for g in (self._find_in_crop(rgb, f, r) for r in c.verify_crop_ratios)]
             if sum(looks) / len(looks) >= c.verify_mean:
-                out.append(replace(f, verified=True))
+                out.append(f)
         return out
 
     def relocate(self, rgb: np.ndarray, face: Face) -> Face | None:
@@ -206,7 +205,7 @@ class FaceDetector:
         if not near:
             return None
         best = min(near, key=lambda f: (f.x + f.w / 2 - cx) ** 2 + (f.y + f.h / 2 - cy) ** 2)
-        clipped = clip_to_frame([replace(best, verified=True)], w, h)
+        clipped = clip_to_frame([best], w, h)
         return clipped[0] if clipped else None
 
     @property

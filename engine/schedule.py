@@ -14,19 +14,12 @@ frame's size or the plan's tiles.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from engine.config import DetectorConfig
-from engine.detect import Face, FaceDetector, clip_to_frame, merge_faces
-
-
-@dataclass(frozen=True)
-class ScheduleStats:
-    full_frames: int
-    relocated_frames: int
+from engine.detect import Face, FaceDetector, merge_faces
 
 
 class ScheduledDetector:
@@ -38,23 +31,15 @@ class ScheduledDetector:
         self._previous: list[Face] = []
         self._full_at = -math.inf
         self._lost_at: float | None = None
-        self.full_frames = 0
-        self.relocated_frames = 0
 
     def detect(self, image: np.ndarray, t: float) -> list[Face]:
         if self._full_due(t):
             faces = self.detector.detect(image, t, trusted=self._previous)
             self._full_at, self._lost_at = t, None
-            self.full_frames += 1
         else:
             faces = self._relocate(image, t)
-            self.relocated_frames += 1
         self._previous = faces
         return faces
-
-    @property
-    def stats(self) -> ScheduleStats:
-        return ScheduleStats(self.full_frames, self.relocated_frames)
 
     def _full_due(self, t: float) -> bool:
         if not self._previous or t < self._full_at:  # nobody to carry, or the clock went back (a new file)
@@ -69,6 +54,6 @@ class ScheduledDetector:
         if any(f is None for f in found) and self._lost_at is None:
             self._lost_at = t
         kept = [f for f in found if f is not None]
-        # Two neighbours' crops can both settle on one face: keep it once.
-        merged = merge_faces(kept, self.cfg.nms_iou, self.cfg.nms_containment)
-        return clip_to_frame(merged, image.shape[1], image.shape[0])
+        # Two neighbours' crops can both settle on one face: keep it once (boxes are already
+        # cut to the frame by relocate).
+        return merge_faces(kept, self.cfg.nms_iou, self.cfg.nms_containment)
