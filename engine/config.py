@@ -40,7 +40,6 @@ class DetectorConfig:
     verify_mean: float
     verify_crop_ratios: tuple[float, ...]
     detect_every_s: float
-    redetect_lost_s: float
 
 
 @dataclass(frozen=True)
@@ -102,6 +101,7 @@ class AlertConfig:
 @dataclass(frozen=True)
 class ClassifyConfig:
     flip_average: bool
+    read_every_s: float
 
 
 @dataclass(frozen=True)
@@ -192,8 +192,10 @@ def _check(cfg: EngineConfig) -> None:
         raise ConfigError("[detector] mode must be auto, full or sliced")
     if not cfg.detector.verify_crop_ratios or min(cfg.detector.verify_crop_ratios) < 1.2:
         raise ConfigError("[detector] verify_crop_ratios must list crop sides of at least 1.2 face sides")
-    if cfg.detector.detect_every_s < 0 or cfg.detector.redetect_lost_s < 0:
-        raise ConfigError("[detector] detect_every_s and redetect_lost_s must be >= 0")
+    if cfg.classify.read_every_s < 0:
+        raise ConfigError("[classify] read_every_s must be >= 0")
+    if cfg.detector.detect_every_s < 0:
+        raise ConfigError("[detector] detect_every_s must be >= 0")
     if cfg.tracker.confirm_hits < 1:
         raise ConfigError("[tracker] confirm_hits must be at least 1")
     if not 0 <= cfg.detector.tile_overlap < 1:

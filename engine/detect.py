@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from engine.blazeface import INPUT as SHORT_RANGE_INPUT
+from engine.blazeface import RawFace, ShortRangeDetector
 from engine.config import DetectorConfig
 
-SHORT_RANGE_INPUT = 128
 CLUSTER_SCORE_GAP = 0.15  # see FaceDetector._tile_sides
 # MediaPipe's keypoint order; "right" is the person's right (the image's left in a frontal face).
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
@@ -94,6 +95,37 @@ def tile_grid(width: int, height: int, side: int, overlap: float) -> list[tuple[
     return [(x, y, min(side, width), min(side, height)) for y in starts(height) for x in starts(width)]
 
 
+def _model_picture(tile: np.ndarray) -> np.ndarray:
+    """A tile as the short-range model takes it: padded square (right and bottom, black) and
+    resized bilinearly to its 128 px input, the resize the detector was measured with
+    (docs/engine.md; area averaging for large tiles found fewer faces on generated galleries:
+    recall 0.889 vs 0.901, 6 false boxes vs 4 in 24 frames)."""
+    th, tw = tile.shape[:2]
+    if th != tw:
+        side = max(th, tw)
+        tile = cv2.copyMakeBorder(tile, 0, side - th, 0, side - tw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    return cv2.resize(tile, (SHORT_RANGE_INPUT, SHORT_RANGE_INPUT), interpolation=cv2.INTER_LINEAR)
+
+
+def _to_frame(found: list[RawFace], x0: int, y0: int, extent: tuple[int, int],
+              inside: tuple[int, int] | None = None,
+              inner_edges: tuple[bool, bool, bool, bool] = (False, False, False, False)) -> list[Face]:
+    """Detections of a picture covering ``extent`` frame pixels from (x0, y0) as frame faces;
+    a box within 2 px of an ``inner_edges`` side of the ``inside`` part (the tile without its
+    padding) is marked cut."""
+    ew, eh = extent
+    iw, ih = inside or extent
+    margin = 2.0
+    faces = []
+    for d in found:
+        x, y, bw, bh = d.x * ew, d.y * eh, d.w * ew, d.h * eh
+        cut = ((inner_edges[0] and x <= margin) or (inner_edges[1] and y <= margin)
+               or (inner_edges[2] and x + bw >= iw - margin) or (inner_edges[3] and y + bh >= ih - margin))
+        kps = (d.keypoints * np.array([ew, eh], np.float32) + np.array([x0, y0], np.float32)).astype(np.float32)
+        faces.append(Face(x0 + x, y0 + y, bw, bh, d.score, kps, cut))
+    return faces
+
+
 def _iou_and_containment(a: Face, b: Face) -> tuple[float, float]:
     ax0, ay0, ax1, ay1 = a.xyxy
     bx0, by0, bx1, by1 = b.xyxy
@@ -152,7 +184,9 @@ class FaceDetector:
         # and it is applied the same way to both models.
         floor = max(0.05, cfg.min_score - 0.1)
         self._full = fd.FaceDetection(model_selection=1, min_detection_confidence=floor)
-        self._short = fd.FaceDetection(model_selection=0, min_detection_confidence=floor)
+        # The short-range model runs hundreds of times a second (tiles, crops): in batches,
+        # outside MediaPipe's one-picture graph (engine/blazeface.py; same model, same boxes).
+        self._short = ShortRangeDetector(cfg.min_score)
         self._state = _PlanState()
 
     # -- public ----------------------------------------------------------------------------
@@ -165,48 +199,89 @@ class FaceDetector:
         self._state.found = max(self._state.found, len(faces))
         return faces
 
+    def plan_due(self, t: float) -> bool:
+        """Whether the next ``detect`` at media time ``t`` re-plans (searches every scale)."""
+        st = self._state
+        if self.mode == "full":
+            return st.plan is None
+        settled = st.plan is not None and st.found and not st.plan.provisional
+        every = self.cfg.recalibrate_s if settled else self.cfg.recalibrate_empty_s
+        return st.plan is None or t - st.planned_at >= every
+
+    def plan_tiles(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """Every tile the current plan looks at in a frame of this size."""
+        plan = self._state.plan
+        sides = plan.tile_sizes if plan else ()
+        return [tile for side in sides for tile in tile_grid(width, height, side, self.cfg.tile_overlap)]
+
+    def detect_part(self, rgb: np.ndarray, tiles: list[tuple[int, int, int, int]], full_range: bool,
+                    trusted: list[Face] = ()) -> list[Face]:
+        """Faces in part of the plan (some of its ``tiles``, and the full-range model if asked)
+        of one RGB frame, second look passed. A box cut by a tile edge is left out: with the
+        plan's overlap the face is whole in a neighbouring tile, which may be in another part."""
+        faces = self._run_model(self._full, rgb) if full_range else []
+        faces += [f for f in self._run_tiles(rgb, tiles) if not f.cut]
+        merged = merge_faces(self._filter(faces), self.cfg.nms_iou, self.cfg.nms_containment)
+        return self.verify(rgb, clip_to_frame(merged, rgb.shape[1], rgb.shape[0]), trusted)
+
     def verify(self, rgb: np.ndarray, faces: list[Face], trusted: list[Face] = ()) -> list[Face]:
         """The faces that pass the second look (config.toml [detector] verify_* says why and how):
         the mean of the box's score and of the short-range model's score on each crop around it
         (0 where a crop shows no face there). A box over ``verify_below`` passes as it is; so does
         one lying on a ``trusted`` face (verified a moment ago)."""
-        c, out = self.cfg, []
-        for f in faces:
-            if f.score >= c.verify_below or any(_iou_and_containment(f, g)[0] > 0.5 for g in trusted):
-                out.append(f)
-                continue
-            looks = [f.score] + [g.score if g else 0.0 for g in (self._find_in_crop(rgb, f, r) for r in c.verify_crop_ratios)]
-            if sum(looks) / len(looks) >= c.verify_mean:
-                out.append(f)
-        return out
+        c = self.cfg
+        doubtful = [i for i, f in enumerate(faces) if f.score < c.verify_below
+                    and not any(_iou_and_containment(f, g)[0] > 0.5 for g in trusted)]
+        looks = {i: [faces[i].score] for i in doubtful}
+        for ratio in c.verify_crop_ratios:
+            for i, g in zip(doubtful, self._find_in_crops(rgb, [faces[i] for i in doubtful], ratio), strict=True):
+                looks[i].append(g.score if g else 0.0)
+        return [f for i, f in enumerate(faces) if i not in looks or sum(looks[i]) / len(looks[i]) >= c.verify_mean]
 
-    def relocate(self, rgb: np.ndarray, face: Face) -> Face | None:
-        """The face near ``face`` in this frame, from the crops around it (``verify_crop_ratios``
-        times its size, in turn until one finds it); None when none holds a face there."""
+    def relocate(self, rgb: np.ndarray, faces: list[Face]) -> list[Face | None]:
+        """Each face near where ``faces`` were, in this frame, from the crops around it
+        (``verify_crop_ratios`` times its size, in turn until one finds it); None where none
+        holds a face there."""
+        found: list[Face | None] = [None] * len(faces)
         for ratio in self.cfg.verify_crop_ratios:
-            found = self._find_in_crop(rgb, face, ratio)
-            if found is not None:
-                return found
-        return None
+            missing = [i for i, f in enumerate(found) if f is None]
+            if not missing:
+                break
+            for i, g in zip(missing, self._find_in_crops(rgb, [faces[i] for i in missing], ratio), strict=True):
+                found[i] = g
+        return found
 
-    def _find_in_crop(self, rgb: np.ndarray, face: Face, ratio: float) -> Face | None:
-        """The short-range model on the square crop of ``ratio`` times the face's size around it,
-        resized to the model's input: the detection whose centre is nearest the crop's."""
+    def _find_in_crops(self, rgb: np.ndarray, faces: list[Face], ratio: float) -> list[Face | None]:
+        """The short-range model on the square crop of ``ratio`` times each face's size around
+        it, resized to the model's input: the detection whose centre is nearest the crop's."""
         h, w = rgb.shape[:2]
-        cx, cy = face.x + face.w / 2, face.y + face.h / 2
-        side = max(ratio * face.size, self.cfg.min_face_px * ratio)
-        x0, y0 = int(max(0, round(cx - side / 2))), int(max(0, round(cy - side / 2)))
-        x1, y1 = int(min(w, round(cx + side / 2))), int(min(h, round(cy + side / 2)))
-        if x1 - x0 < 4 or y1 - y0 < 4:
-            return None
-        crop = cv2.resize(rgb[y0:y1, x0:x1], (SHORT_RANGE_INPUT, SHORT_RANGE_INPUT), interpolation=cv2.INTER_LINEAR)
-        found = self._filter(self._run_model(self._short, crop, x0, y0, (x1 - x0, y1 - y0)))
-        near = [f for f in found if abs(f.x + f.w / 2 - cx) < 0.5 * face.size and abs(f.y + f.h / 2 - cy) < 0.5 * face.size]
-        if not near:
-            return None
-        best = min(near, key=lambda f: (f.x + f.w / 2 - cx) ** 2 + (f.y + f.h / 2 - cy) ** 2)
-        clipped = clip_to_frame([best], w, h)
-        return clipped[0] if clipped else None
+        crops, pictures = [], []
+        for face in faces:
+            cx, cy = face.x + face.w / 2, face.y + face.h / 2
+            side = max(ratio * face.size, self.cfg.min_face_px * ratio)
+            x0, y0 = int(max(0, round(cx - side / 2))), int(max(0, round(cy - side / 2)))
+            x1, y1 = int(min(w, round(cx + side / 2))), int(min(h, round(cy + side / 2)))
+            if x1 - x0 < 4 or y1 - y0 < 4:
+                crops.append(None)
+                continue
+            crops.append((x0, y0, x1 - x0, y1 - y0))
+            pictures.append(cv2.resize(rgb[y0:y1, x0:x1], (SHORT_RANGE_INPUT, SHORT_RANGE_INPUT),
+                                       interpolation=cv2.INTER_LINEAR))  # as verify_* was measured
+        results = iter(self._short.detect(pictures))
+        out: list[Face | None] = []
+        for face, crop in zip(faces, crops, strict=True):
+            if crop is None:
+                out.append(None)
+                continue
+            x0, y0, cw, ch = crop
+            found = self._filter(_to_frame(next(results), x0, y0, (cw, ch)))
+            cx, cy = face.x + face.w / 2, face.y + face.h / 2
+            near = [f for f in found
+                    if abs(f.x + f.w / 2 - cx) < 0.5 * face.size and abs(f.y + f.h / 2 - cy) < 0.5 * face.size]
+            best = min(near, key=lambda f: (f.x + f.w / 2 - cx) ** 2 + (f.y + f.h / 2 - cy) ** 2) if near else None
+            clipped = clip_to_frame([best], w, h) if best else []
+            out.append(clipped[0] if clipped else None)
+        return out
 
     @property
     def plan(self) -> DetectionPlan | None:
@@ -220,30 +295,27 @@ class FaceDetector:
         """Start both MediaPipe graphs on a blank picture (their first run sets up threads)."""
         blank = np.zeros((SHORT_RANGE_INPUT, SHORT_RANGE_INPUT, 3), np.uint8)
         self._full.process(blank)
-        self._short.process(blank)
+        self._short.detect(blank[None])
 
     def close(self) -> None:
         self._full.close()
-        self._short.close()
 
     # -- planning --------------------------------------------------------------------------
     def _plan_for(self, rgb: np.ndarray, t: float) -> DetectionPlan:
         st = self._state
-        if self.mode == "full":
-            st.plan = st.plan or DetectionPlan(full_range=True, reason="full mode")
-            return st.plan
-        settled = st.plan is not None and st.found and not st.plan.provisional
-        every = self.cfg.recalibrate_s if settled else self.cfg.recalibrate_empty_s
-        if st.plan is None or t - st.planned_at >= every:
-            st.plan = self.search_plan(rgb)
+        if self.plan_due(t):
+            if self.mode == "full":
+                st.plan = DetectionPlan(full_range=True, reason="full mode")
+            else:
+                st.plan = self.search_plan(rgb)
+                st.history.append(f"t={t:.1f}s: {st.plan.reason}")
             st.planned_at, st.found = t, 0
-            st.history.append(f"t={t:.1f}s: {st.plan.reason}")
         return st.plan
 
     def search_plan(self, rgb: np.ndarray) -> DetectionPlan:
         """Look at one frame at every scale and pick the cheapest plan that finds its faces."""
         h, w = rgb.shape[:2]
-        full = self._filter(self._run_model(self._full, rgb, 0, 0))
+        full = self._filter(self._run_model(self._full, rgb))
         ladder, side = [], min(h, w)
         while True:
             ladder.append(max(side, self.cfg.min_tile_px))
@@ -253,7 +325,7 @@ class FaceDetector:
         # The search uses less overlap than tracking: a face cut at one scale is whole at the next.
         # A box cut by a tile edge is a fragment; at overlap 0.25 the face is whole in a
         # neighbouring tile or at the next scale.
-        tiled = [f for s in ladder for f in self._run_tiles(rgb, s, overlap=0.25) if not f.cut]
+        tiled = [f for s in ladder for f in self._run_tiles(rgb, tile_grid(w, h, s, 0.25)) if not f.cut]
         # Plan on what passes the second look: a plan chosen for a flower's petals or a poster
         # would send small tiles over every frame after it.
         everything = self.verify(rgb, merge_faces(full + self._filter(tiled), self.cfg.nms_iou, self.cfg.nms_containment))
@@ -303,44 +375,29 @@ class FaceDetector:
     def _run_plan(self, rgb: np.ndarray, plan: DetectionPlan) -> list[Face]:
         faces: list[Face] = []
         if plan.full_range:
-            faces += self._run_model(self._full, rgb, 0, 0)
-        for side in plan.tile_sizes:
-            faces += self._run_tiles(rgb, side, self.cfg.tile_overlap)
+            faces += self._run_model(self._full, rgb)
+        faces += self._run_tiles(rgb, self.plan_tiles(rgb.shape[1], rgb.shape[0]))
         merged = merge_faces(self._filter(faces), self.cfg.nms_iou, self.cfg.nms_containment)
         return clip_to_frame(merged, rgb.shape[1], rgb.shape[0])
 
-    def _run_tiles(self, rgb: np.ndarray, side: int, overlap: float) -> list[Face]:
+    def _run_tiles(self, rgb: np.ndarray, tiles: list[tuple[int, int, int, int]]) -> list[Face]:
         h, w = rgb.shape[:2]
+        pictures = [_model_picture(rgb[y0:y0 + th, x0:x0 + tw]) for x0, y0, tw, th in tiles]
         faces: list[Face] = []
-        for x0, y0, tw, th in tile_grid(w, h, side, overlap):
-            tile = rgb[y0:y0 + th, x0:x0 + tw]
-            if max(tw, th) < SHORT_RANGE_INPUT:
-                # Upscale small tiles ourselves: the model sees the same pixels either way, but
-                # this is the resize the detector was measured with (bilinear, see docs/engine.md).
-                scale = SHORT_RANGE_INPUT / max(tw, th)
-                tile = cv2.resize(tile, (round(tw * scale), round(th * scale)), interpolation=cv2.INTER_LINEAR)
+        for (x0, y0, tw, th), found in zip(tiles, self._short.detect(pictures), strict=True):
             edges = (x0 > 0, y0 > 0, x0 + tw < w, y0 + th < h)
-            faces += self._run_model(self._short, np.ascontiguousarray(tile), x0, y0, (tw, th), edges)
+            faces += _to_frame(found, x0, y0, (max(tw, th),) * 2, (tw, th), edges)
         return faces
 
     @staticmethod
-    def _run_model(model, rgb: np.ndarray, x0: int, y0: int, extent: tuple[int, int] | None = None,
-                   inner_edges: tuple[bool, bool, bool, bool] = (False, False, False, False)) -> list[Face]:
-        """Run one MediaPipe detector on an RGB image that sits at (x0, y0) in the frame and
-        covers ``extent`` frame pixels (its own size when not resized)."""
-        ew, eh = extent or (rgb.shape[1], rgb.shape[0])
+    def _run_model(model, rgb: np.ndarray) -> list[Face]:
+        """A MediaPipe detector on the whole RGB frame."""
         result = model.process(rgb)
-        faces = []
-        for det in result.detections or ():
-            rb = det.location_data.relative_bounding_box
-            x, y, bw, bh = rb.xmin * ew, rb.ymin * eh, rb.width * ew, rb.height * eh
-            kps = np.array([(x0 + k.x * ew, y0 + k.y * eh) for k in det.location_data.relative_keypoints],
-                           dtype=np.float32)
-            margin = 2.0
-            cut = ((inner_edges[0] and x <= margin) or (inner_edges[1] and y <= margin)
-                   or (inner_edges[2] and x + bw >= ew - margin) or (inner_edges[3] and y + bh >= eh - margin))
-            faces.append(Face(x0 + x, y0 + y, bw, bh, float(det.score[0]), kps, cut))
-        return faces
+        return _to_frame([RawFace(d.location_data.relative_bounding_box.xmin, d.location_data.relative_bounding_box.ymin,
+                                  d.location_data.relative_bounding_box.width,
+                                  d.location_data.relative_bounding_box.height, float(d.score[0]),
+                                  np.array([(k.x, k.y) for k in d.location_data.relative_keypoints], np.float32))
+                          for d in result.detections or ()], 0, 0, (rgb.shape[1], rgb.shape[0]))
 
     def _filter(self, faces: list[Face]) -> list[Face]:
         c = self.cfg

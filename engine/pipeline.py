@@ -33,7 +33,7 @@ from db.models import SessionStatus
 from engine.align import model_inputs
 from engine.annotate import AnnotatedVideo, marks_for
 from engine.attention import Attention, AttentionEstimator
-from engine.classify import ExpressionModel
+from engine.classify import ExpressionModel, PacedReader
 from engine.config import EngineConfig
 from engine.detect import Face, FaceDetector
 from engine.quiet import native_stderr_silenced
@@ -82,6 +82,7 @@ class FrameAnalyzer:
         self.tracker = FaceTracker(self.cfg.tracker, self.cfg.sampling.fps)
         self.gallery = StudentGallery() if self.reid else None
         self.scorer = Scorer(self.cfg.scoring, self.cfg.alerts)
+        self.reader = PacedReader(self.model, self.cfg.classify.read_every_s, self.cfg.classify.flip_average)
 
     def analyse(self, frame: Frame) -> tuple[list[StudentFace], list[AlertEvent]]:
         clock, tm = time.perf_counter, self.timings
@@ -95,8 +96,7 @@ class FrameAnalyzer:
         if self.gallery is not None and tracked:
             keys = self.gallery.assign_boxes(frame.t, frame.image, keys, [f.box for f in faces])
         t3 = clock()
-        probs = self.model.predict(model_inputs(frame.image, faces, self.cfg.align),
-                                   flip_average=self.cfg.classify.flip_average)
+        probs = self.reader.read(frame.t, keys, model_inputs(frame.image, faces, self.cfg.align))
         t4 = clock()
         cues = self.attention.estimate(frame.t, frame.image, keys, faces)
         t5 = clock()

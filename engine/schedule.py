@@ -1,14 +1,17 @@
-"""When to pay for the full detection plan, and how faces are carried in between.
+"""When to pay for the detection plan, and how faces are carried in between.
 
 The full plan (``FaceDetector.detect``) can be hundreds of short-range tiles on a gallery or a
-ceiling camera: 0.3-1.3 s a frame on a 2-core laptop, which is what made the engine slower than
+ceiling camera: 0.1-1 s a frame on a 2-core laptop, which is what made the engine slower than
 real time on footage it had not been tuned on. Faces in a class barely move between analysed
-frames, so the full plan runs only every ``detect_every_s`` (new faces appear within that
-time), and on the frames in between each face of the previous frame is re-found in the crop
-around it (``FaceDetector.relocate``: one 128 px model run a face). A face that cannot be
-re-found (turned away, left, or the camera moved) brings the full plan back after
-``redetect_lost_s``. The cost of a frame is then bounded by the number of faces, not by the
-frame's size or the plan's tiles.
+frames, so on every frame each known face is re-found in the crop around it
+(``FaceDetector.relocate``: one 128 px model run a face), and the plan's tiles are swept a
+share a frame, so that the whole frame has been searched once every ``detect_every_s`` (a new
+or lost face is found within that time). The cost of a frame is then its faces plus an even
+share of the plan, never the whole plan at once; a live class sees no stall.
+
+The whole plan still runs at once when there is nobody to carry, when the detector re-plans
+(``recalibrate_s``), and when a frame loses half its faces (a cut, a camera move, a new
+meeting layout).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import numpy as np
 from engine.config import DetectorConfig
 from engine.detect import Face, FaceDetector, merge_faces
 
+LOST_SHARE_REPLAN = 0.5  # a frame that loses this share of its faces runs the whole plan next
+
 
 class ScheduledDetector:
     """``detect(image, t)`` like :class:`FaceDetector`, at a bounded cost per frame."""
@@ -29,31 +34,54 @@ class ScheduledDetector:
         self.detector = detector
         self.cfg = cfg
         self._previous: list[Face] = []
-        self._full_at = -math.inf
-        self._lost_at: float | None = None
+        self._t: float | None = None
+        self._whole_due = True
+        self._sweep_at = -math.inf  # media time the sweep in progress started
+        self._pending: list[tuple[int, int, int, int]] = []  # its tiles not yet looked at
+        self._sweep_size = 0
 
     def detect(self, image: np.ndarray, t: float) -> list[Face]:
-        if self._full_due(t):
+        clock_back = self._t is not None and t < self._t  # a new file, or a looped source
+        dt = t - self._t if self._t is not None and not clock_back else 0.0
+        self._t = t
+        if (self._whole_due or clock_back or not self._previous or self.cfg.detect_every_s <= 0
+                or self.detector.plan_due(t)):
             faces = self.detector.detect(image, t, trusted=self._previous)
-            self._full_at, self._lost_at = t, None
+            # The next sweep starts on the next frame: a tile's looks stay detect_every_s apart.
+            self._whole_due, self._sweep_at, self._pending = False, -math.inf, []
         else:
-            faces = self._relocate(image, t)
+            faces = self._carry(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), t, dt)
         self._previous = faces
         return faces
 
-    def _full_due(self, t: float) -> bool:
-        if not self._previous or t < self._full_at:  # nobody to carry, or the clock went back (a new file)
-            return True
-        if t - self._full_at >= self.cfg.detect_every_s:
-            return True
-        return self._lost_at is not None and t - self._lost_at >= self.cfg.redetect_lost_s
+    def _carry(self, rgb: np.ndarray, t: float, dt: float) -> list[Face]:
+        found = self.detector.relocate(rgb, self._previous)
+        lost = sum(f is None for f in found)
+        if lost and lost >= LOST_SHARE_REPLAN * len(found):
+            self._whole_due = True
+        carried = [f for f in found if f is not None]
+        sweep_starts = t - self._sweep_at >= self.cfg.detect_every_s - 1e-6
+        if sweep_starts:
+            # Once a sweep every carried face takes the second look again, untrusted: a box
+            # that passed it once by luck (a poster, a hand) is not carried for the whole class.
+            carried = self.detector.verify(rgb, carried)
+        tiles, full_range = self._next_share(rgb.shape[1], rgb.shape[0], t, dt)
+        new = self.detector.detect_part(rgb, tiles, full_range, trusted=self._previous) if tiles or full_range else []
+        # Two neighbours' crops can settle on one face, and a swept tile finds known faces again:
+        # keep each face once, the whole box with the best score (boxes are cut to the frame).
+        return merge_faces(carried + new, self.cfg.nms_iou, self.cfg.nms_containment)
 
-    def _relocate(self, image: np.ndarray, t: float) -> list[Face]:
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        found = [self.detector.relocate(rgb, f) for f in self._previous]
-        if any(f is None for f in found) and self._lost_at is None:
-            self._lost_at = t
-        kept = [f for f in found if f is not None]
-        # Two neighbours' crops can both settle on one face: keep it once (boxes are already
-        # cut to the frame by relocate).
-        return merge_faces(kept, self.cfg.nms_iou, self.cfg.nms_containment)
+    def _next_share(self, width: int, height: int, t: float, dt: float) -> tuple[list[tuple[int, int, int, int]], bool]:
+        """This frame's tiles of the sweep, and whether it runs the full-range model (once a
+        sweep, on its first frame). By the sweep's last frame every tile has been looked at."""
+        every = self.cfg.detect_every_s
+        full_range = False
+        if t - self._sweep_at >= every - 1e-6:  # media times like 15 * 0.2 are not exact
+            # Tiles a late frame left over are looked at with the new sweep's first share.
+            self._pending += self.detector.plan_tiles(width, height)
+            self._sweep_size, self._sweep_at = len(self._pending), t
+            full_range = bool(self.detector.plan and self.detector.plan.full_range)
+        looked = self._sweep_size - len(self._pending)
+        due = math.ceil(self._sweep_size * min(1.0, (t - self._sweep_at + dt) / every)) - looked
+        tiles, self._pending = self._pending[:max(0, due)], self._pending[max(0, due):]
+        return tiles, full_range

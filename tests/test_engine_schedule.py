@@ -1,0 +1,183 @@
+"""The detection schedule and the paced expression reads: what they save must cost nothing the
+teacher would notice (the same boxes, every tile looked at in time, every face read)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from engine_support import small_faces_scene
+from layouts import face_photo_collage
+
+from engine.blazeface import ShortRangeDetector
+from engine.classify import PacedReader
+from engine.config import load_config
+from engine.detect import Face, FaceDetector, tile_grid
+from engine.schedule import ScheduledDetector
+
+CFG = load_config()
+
+
+def _pictures(fer_data) -> np.ndarray:
+    """128 px pictures as the plan and the crops make them: tiles of a ceiling-camera scene and
+    of a photo collage, at several tile sizes."""
+    test = fer_data.split("PrivateTest")
+    scene, _ = small_faces_scene(test.images[test.labels == 6], seed=1)
+    collage = face_photo_collage(n=10, width=960, height=540, seed=4).image
+    out = []
+    for frame, sides in ((scene, (48, 64, 96)), (collage, (128, 200, 320))):
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        for side in sides:
+            for x, y, w, h in tile_grid(rgb.shape[1], rgb.shape[0], side, 0.4):
+                if w == h:
+                    out.append(cv2.resize(rgb[y:y + h, x:x + w], (128, 128), interpolation=cv2.INTER_LINEAR))
+    return np.array(out)
+
+
+def test_the_batched_short_range_model_gives_mediapipes_boxes(fer_data):
+    import mediapipe as mp
+
+    pictures = _pictures(fer_data)
+    ours = ShortRangeDetector(0.5).detect(pictures)
+    theirs = mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5)
+    faces = 0
+    try:
+        for picture, found in zip(pictures, ours, strict=True):
+            ref = theirs.process(picture).detections or []
+            assert len(found) == len(ref)
+            for d in ref:
+                b = d.location_data.relative_bounding_box
+                match = min(found, key=lambda f: abs(f.x - b.xmin) + abs(f.y - b.ymin))
+                assert match.score == pytest.approx(d.score[0], abs=1e-4)
+                assert (match.x, match.y, match.w, match.h) == pytest.approx((b.xmin, b.ymin, b.width, b.height), abs=1e-4)
+                kps = np.array([(k.x, k.y) for k in d.location_data.relative_keypoints])
+                assert np.abs(match.keypoints - kps).max() < 1e-4
+                faces += 1
+    finally:
+        theirs.close()
+    assert faces >= 15  # the comparison saw faces, not only empty tiles
+    assert ShortRangeDetector(0.5).detect([]) == []
+
+
+class _CountingModel:
+    """An expression model that answers each face with its own mean pixel, and counts."""
+
+    def __init__(self):
+        self.faces_read = 0
+
+    def predict(self, x, flip_average=False):
+        self.faces_read += len(x)
+        return np.repeat(x.reshape(len(x), -1).mean(axis=1, keepdims=True), 7, axis=1).astype(np.float32)
+
+
+def test_paced_reads_spread_the_model_over_frames_and_keep_readings_fresh():
+    model = _CountingModel()
+    reader = PacedReader(model, interval_s=0.4, flip_average=False)
+    keys = list(range(25))
+    last_read = {}
+    per_frame = []
+    for frame in range(50):
+        t = frame * 0.2
+        if frame == 20:
+            keys = keys + [100, 101]  # two students join
+        inputs = np.full((len(keys), 48, 48, 1), frame, np.float32)  # every frame's pixels differ
+        before = model.faces_read
+        probs = reader.read(t, keys, inputs)
+        per_frame.append(model.faces_read - before)
+        for k, p in zip(keys, probs, strict=True):
+            if p[0] == frame:
+                last_read[k] = t
+            assert t - last_read[k] <= 0.4 + 1e-9  # nobody's reading is older than the interval
+        if frame == 20:
+            assert probs[-1][0] == probs[-2][0] == 20  # a face seen for the first time is read at once
+    assert max(per_frame[1:]) <= 15 and sum(per_frame) < 0.6 * sum(len(keys) for _ in range(50))
+    every = PacedReader(_CountingModel(), interval_s=0.0, flip_average=False)
+    for frame in range(3):
+        every.read(frame * 0.2, [1, 2], np.zeros((2, 48, 48, 1), np.float32))
+    assert every.model.faces_read == 6  # 0 = every face on every frame
+
+
+class _StubDetector:
+    """The FaceDetector calls the schedule makes, recorded; faces stay where they were."""
+
+    def __init__(self, tiles, faces, full_range=False):
+        self.tiles, self.faces = tiles, faces
+        self.plan = type("Plan", (), {"full_range": full_range})()
+        self.whole, self.looked, self.full_range_runs, self.lose, self.verified = [], [], 0, set(), 0
+
+    def plan_due(self, t):
+        return False
+
+    def detect(self, image, t, trusted=()):
+        self.whole.append(t)
+        return list(self.faces)
+
+    def verify(self, rgb, faces, trusted=()):
+        self.verified += 1
+        return faces
+
+    def relocate(self, rgb, faces):
+        return [None if i in self.lose else f for i, f in enumerate(faces)]
+
+    def plan_tiles(self, width, height):
+        return list(self.tiles)
+
+    def detect_part(self, rgb, tiles, full_range, trusted=()):
+        self.looked.append(list(tiles))
+        self.full_range_runs += full_range
+        return []
+
+
+def _faces(n):
+    return [Face(40.0 * i, 10.0, 30.0, 30.0, 0.9, np.zeros((6, 2), np.float32)) for i in range(n)]
+
+
+def test_the_sweep_looks_at_every_tile_once_per_detect_every_s_a_share_a_frame():
+    tiles = [(i, 0, 10, 10) for i in range(103)]
+    stub = _StubDetector(tiles, _faces(4), full_range=True)
+    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0})
+    schedule = ScheduledDetector(stub, cfg)
+    image = np.zeros((20, 200, 3), np.uint8)
+    for frame in range(31):  # 6 s at 5 fps
+        schedule.detect(image, frame * 0.2)
+    assert stub.whole == [0.0]  # the whole plan once, at the start; after that only shares
+    sweeps = [stub.looked[k:k + 5] for k in range(0, 30, 5)]  # frames 1-5, 6-10, ...
+    assert len(stub.looked) == 30
+    for sweep in sweeps:
+        looked = [tile for share in sweep for tile in share]
+        assert sorted(looked) == sorted(tiles)  # every tile, once
+        assert max(len(s) for s in sweep) <= math.ceil(len(tiles) / 5)  # an even share a frame
+    assert stub.full_range_runs == 6  # the full-range model once a sweep ...
+    assert stub.verified == 6  # ... and a second look at the faces carried
+    stub.lose = {0, 1}  # half the faces cannot be re-found: a cut or a new layout
+    schedule.detect(image, 6.2)
+    schedule.detect(image, 6.4)
+    assert stub.whole == [0.0, 6.4]
+    assert stub.looked[-1] == tiles[:21]  # and the sweep starts again on the frame after
+
+
+def test_a_face_that_appears_mid_class_is_found_within_detect_every_s():
+    later = face_photo_collage(n=6, width=960, height=540, min_px=50, max_px=80, seed=9)
+    first = later.image.copy()
+    x, y, w, h = later.boxes[0]
+    first[y:y + h, x:x + w] = cv2.GaussianBlur(first, (0, 0), 8)[y:y + h, x:x + w]  # nobody there yet
+    detector = FaceDetector(CFG.detector, "sliced")
+    schedule = ScheduledDetector(detector, CFG.detector)
+    try:
+        def found_at(frame):
+            return any(abs(f.x + f.w / 2 - (x + w / 2)) < w / 2 and abs(f.y + f.h / 2 - (y + h / 2)) < h / 2
+                       for f in schedule.detect(frame, t))
+
+        for k in range(5):
+            t = k * 0.2
+            assert not found_at(first)
+        seen = []
+        for k in range(5, 5 + round(CFG.detector.detect_every_s / 0.2) + 2):
+            t = k * 0.2
+            seen.append(found_at(later.image))
+        assert any(seen)
+        assert len(schedule._previous) >= 6  # the others are carried all along
+    finally:
+        detector.close()
