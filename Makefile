@@ -20,7 +20,8 @@ BENCHMARKS_OWN_VENV := engine_peer
 APT_RUN := libgl1 libglib2.0-0
 # Tests: Debian's Chromium driven by Playwright (never `playwright install`), an Xvfb virtual
 # screen for the screen-capture tests, and a font so pages render text.
-APT_TEST := $(APT_RUN) chromium chromium-driver xvfb fonts-liberation
+# PostgreSQL: the database tests start a throwaway server of their own (tests/pg_server.py).
+APT_TEST := $(APT_RUN) chromium chromium-driver xvfb fonts-liberation postgresql
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2

@@ -37,7 +37,7 @@ def explain(exc: Exception, url: str = "") -> DatabaseProblem:
         return DatabaseProblem(
             "outdated",
             f"The database{where} was made by an older version of this software ({text}). "
-            "Point the dashboard at a new database with --db, or move the old file aside.",
+            f"Upgrade it in place with: python -m db upgrade --db {url or 'URL'}",
         )
     return DatabaseProblem("unusable", f"Cannot read the database{where}: {text}")
 

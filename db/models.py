@@ -49,6 +49,7 @@ class ClassSession(Base):
     media_duration: Mapped[float | None] = mapped_column(Float)  # whole file's length; None for live sources
     frames_analyzed: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str] = mapped_column(Text, default="")  # why it failed / where a broken file stopped
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)  # the engine's last batch (UTC); migration 0002
     course: Mapped[Course | None] = relationship(back_populates="sessions")
     students: Mapped[list[Student]] = relationship(back_populates="session", cascade="all, delete-orphan")
 

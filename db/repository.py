@@ -90,7 +90,7 @@ def write_batch(
         s.execute(Observation.__table__.insert(), [{"session_id": session_id, **o} for o in observations])
     s.execute(
         update(ClassSession).where(ClassSession.id == session_id)
-        .values(video_seconds=video_seconds, frames_analyzed=frames_analyzed)
+        .values(video_seconds=video_seconds, frames_analyzed=frames_analyzed, heartbeat_at=utcnow())
     )
     s.commit()
 

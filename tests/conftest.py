@@ -31,3 +31,30 @@ def fer_data(fer_csv):
     from training.data import load
 
     return load(fer_csv)
+
+
+# -- databases: every test that takes ``db_url`` runs on SQLite and on a real PostgreSQL server --
+@pytest.fixture(scope="session")
+def postgres():
+    """One throwaway PostgreSQL server for the session (tests/pg_server.py), or a skip that says
+    why there is none (no binaries: ``make test`` installs Debian's postgresql package)."""
+    from pg_server import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server for this test: {exc}")
+    yield server
+    server.stop()
+
+
+_databases = iter(range(1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database URL: a SQLite file, or a new database on the session's server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    server = request.getfixturevalue("postgres")
+    return server.new_database(f"test_{next(_databases)}")

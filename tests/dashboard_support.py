@@ -37,11 +37,12 @@ class Seeded:
     session_id: int
 
 
-def seed_database(folder: Path, users: bool = True, live: bool = False) -> Seeded:
+def seed_database(folder: Path, users: bool = True, live: bool = False, url: str | None = None) -> Seeded:
     """A demo class of 6 students over 2 minutes (observations, 3 alerts), a stored model
-    evaluation and, with ``users``, an admin and a teacher account."""
+    evaluation and, with ``users``, an admin and a teacher account; in a SQLite file in
+    ``folder`` unless ``url`` names another (empty) database."""
     path = folder / "classroom.db"
-    url = f"sqlite:///{path}"
+    url = url or f"sqlite:///{path}"
     if live:
         seed_demo(url, live=True, seconds=75.0, title="Live: physics", with_evaluation=False)
     session_id = seed_demo(url)

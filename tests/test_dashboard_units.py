@@ -57,9 +57,10 @@ def test_weak_or_mismatched_new_passwords_are_refused():
 
 # --- analytics --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    seeded = seed_database(tmp_path_factory.mktemp("demo"), users=False)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo(request, tmp_path_factory):
+    url = request.getfixturevalue("postgres").new_database("demo_units") if request.param == "postgresql" else None
+    seeded = seed_database(tmp_path_factory.mktemp("demo"), users=False, url=url)
     factory = data.open_database(seeded.url)
     return seeded, factory, data.observations(factory, seeded.session_id)
 
@@ -235,15 +236,21 @@ def test_a_locked_database_is_explained_as_busy(tmp_path):
         holder.close()
 
 
-def test_an_old_database_is_explained_as_outdated(tmp_path):
-    path = tmp_path / "old.db"
+def test_a_database_of_another_program_is_refused_untouched(tmp_path):
+    path = tmp_path / "other.db"
     with sqlite3.connect(path) as old:
         old.execute("CREATE TABLE class_sessions (id INTEGER PRIMARY KEY, title TEXT)")
         old.execute("INSERT INTO class_sessions (title) VALUES ('from last year')")
-    factory = data.open_database(f"sqlite:///{path}")
-    with pytest.raises(data.DatabaseProblem) as caught:
-        data.list_sessions(factory)
-    assert caught.value.kind == "outdated" and "older version" in str(caught.value)
+    with pytest.raises(data.DatabaseProblem, match="not this software's") as caught:
+        data.open_database(f"sqlite:///{path}")
+    assert caught.value.kind == "unusable"
+    with sqlite3.connect(path) as old:
+        assert old.execute("SELECT title FROM class_sessions").fetchall() == [("from last year",)]
+
+
+def test_a_missing_column_is_explained_with_the_upgrade_command():
+    problem = data.explain(Exception("no such column: class_sessions.heartbeat_at"), "sqlite:///x.db")
+    assert problem.kind == "outdated" and "python -m db upgrade --db sqlite:///x.db" in str(problem)
 
 
 def test_a_database_in_a_missing_folder_is_unusable(tmp_path):

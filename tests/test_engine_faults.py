@@ -171,11 +171,11 @@ def test_export_from_a_missing_database_file_creates_nothing(tmp_path, monkeypat
 
 
 # -- faults during a run ---------------------------------------------------------------------------
-def test_truncated_video_analyses_the_readable_part(gallery_video, model, tmp_path):
+def test_truncated_video_analyses_the_readable_part(gallery_video, model, tmp_path, db_url):
     data = gallery_video["12s"].read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) // 2])
-    db = f"sqlite:///{tmp_path / 'c.db'}"
+    db = db_url
     source = open_source(cut, 5.0)
     summary = run(source, db, load_config(), RunOptions(progress=False), model=model)
     session = _session(db, summary.session_id)
@@ -216,10 +216,10 @@ def test_locked_database_is_a_clear_error(gallery_video, model, tmp_path):
         assert repo.list_sessions(s) == []  # nothing half-made
 
 
-def test_camera_that_stops_delivering_marks_the_session(gallery_video, model, tmp_path):
+def test_camera_that_stops_delivering_marks_the_session(gallery_video, model, db_url):
     # A video file opened as a camera plays once and then gives no more frames: an unplugged camera.
     camera = LiveSource(str(gallery_video["3s"]), 5.0, kind="camera")
-    db = f"sqlite:///{tmp_path / 'cam.db'}"
+    db = db_url
     summary = run(camera, db, load_config(), RunOptions(progress=False), model=model)
     session = _session(db, summary.session_id)
     assert session.status.value == "interrupted"
@@ -228,8 +228,8 @@ def test_camera_that_stops_delivering_marks_the_session(gallery_video, model, tm
     assert _observations(db, summary.session_id) == summary.faces > 0
 
 
-def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, tmp_path):
-    db = f"sqlite:///{tmp_path / 'sig.db'}"
+def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, db_url):
+    db = db_url
     connect(db)
     cmd = [sys.executable, "-m", "engine", "process", str(gallery_video["long"]), "--db", db, "--json",
            "--model", str(need_model()), "--no-progress"]
@@ -282,8 +282,8 @@ class _SignalAfter:
             yield frame
 
 
-def test_stopped_run_records_the_media_time_reached(gallery_video, model, tmp_path):
-    db = f"sqlite:///{tmp_path / 'stop.db'}"
+def test_stopped_run_records_the_media_time_reached(gallery_video, model, db_url):
+    db = db_url
     stop = StopRequest()
     source = _SignalAfter(open_source(gallery_video["12s"], 5.0), stop)
     summary = run(source, db, load_config(), RunOptions(progress=False), model=model, stop=stop)

@@ -191,10 +191,10 @@ def _info():
     return SourceInfo("video", "/videos/x.mp4", 640, 360, 10.0, 25.0, False)
 
 
-def test_recorder_writes_students_observations_and_alerts_per_batch(tmp_path):
+def test_recorder_writes_students_observations_and_alerts_per_batch(db_url):
     from datetime import datetime
 
-    db = f"sqlite:///{tmp_path / 'r.db'}"
+    db = db_url
     rec = Recorder(connect(db), CFG.recorder)
     sid = rec.start(_info(), "m.keras", 5.0, title="t")
     from engine.attention import Attention
@@ -225,12 +225,12 @@ def test_recorder_writes_students_observations_and_alerts_per_batch(tmp_path):
         assert session.frames_analyzed == 5 and session.status == SessionStatus.complete
 
 
-def test_a_failed_batch_leaves_nothing_behind(tmp_path):
+def test_a_failed_batch_leaves_nothing_behind(db_url):
     from datetime import datetime
 
     from engine.attention import Attention
 
-    db = f"sqlite:///{tmp_path / 'f.db'}"
+    db = db_url
     rec = Recorder(connect(db), CFG.recorder)
     sid = rec.start(_info(), "m.keras", 5.0)
     att = Attention(None, None, None, None, "keypoints", 0.0)
