@@ -108,6 +108,7 @@ class ClassifyConfig:
 class RecorderConfig:
     flush_seconds: float
     flush_rows: int
+    retry_s: float
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
         factory = connect(db_url)
     except DatabaseError as exc:
         raise PipelineError(str(exc)) from exc
-    recorder = Recorder(factory, cfg.recorder)
+    recorder = Recorder(factory, cfg.recorder, on_wait=lambda message: _say(bar, message))
     fps = cfg.sampling.fps
     stop = stop if stop is not None else StopRequest()  # not `or`: an unset StopRequest is falsy
     analyzer = video = preview = bar = None
@@ -309,6 +309,8 @@ def _outcome(source: Source, stop: StopRequest, frames: int, recorder: Recorder,
         notes.append(f"no face was found in {what}: nobody present (or faces too small / turned away)")
     if not frames:
         notes.append("no frame could be analysed")
+    if recorder.waited_s >= 1:
+        notes.append(f"waited {recorder.waited_s:.0f} s in all for the database (locked or out of reach)")
     rate = frames / end_t if source.info.live and end_t > 0 else None
     if rate is not None and frames > 10 and rate < 0.9 * source.fps:
         # A live source skips the frames that pass while one is analysed: say so, rather than
@@ -318,11 +320,19 @@ def _outcome(source: Source, stop: StopRequest, frames: int, recorder: Recorder,
     return status, "; ".join(notes)
 
 
+def _say(bar, message: str) -> None:
+    """A line on stderr that does not tear the progress bar."""
+    if bar is not None and not bar.disable:
+        bar.write(message, file=sys.stderr)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
 def _mark_failed(recorder: Recorder, note: str, t: float, frames: int) -> None:
     if recorder.session_id is None:
         return
     try:
-        recorder.finish(SessionStatus.failed, note[:2000], t, frames)
+        recorder.finish(SessionStatus.failed, note[:2000], t, frames, retry=False)
     except RecorderError:
         pass  # the database is what failed; the error the caller gets already says so
 

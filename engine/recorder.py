@@ -6,14 +6,22 @@ or ``flush_rows`` observations (``db.repository.write_batch`` commits it togethe
 session's progress counters). So a crash loses at most the batch in flight and never leaves
 half of one; and between flushes the engine holds no write lock, so the dashboard (or a
 teacher renaming a student) is never blocked by a running analysis.
+
+A batch the database cannot take *for now* (a SQLite write lock held past the busy timeout,
+a PostgreSQL server restarting or out of reach) is rolled back whole and tried again, with
+growing waits, for up to ``[recorder] retry_s``; each wait is reported through ``on_wait``
+(the progress bar's line) and the total is put in the session's note. Anything else (a
+constraint broken, a read-only file) fails at once.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import repository as repo
@@ -28,6 +36,17 @@ from training.labels import EMOTIONS
 
 class RecorderError(Exception):
     """The database refused a write (locked past the busy timeout, read-only, gone)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether waiting may cure the error: locks, and a server that is not answering."""
+    if isinstance(exc, DisconnectionError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    low = str(getattr(exc, "orig", None) or exc).lower()
+    return any(w in low for w in ("locked", "busy", "connection", "server closed", "terminating", "shutting down",
+                                  "starting up", "could not receive", "could not send", "timeout"))
 
 
 def describe_db_error(exc: BaseException) -> str:
@@ -58,30 +77,42 @@ class Recorder:
     _alerts: list[AlertEvent] = field(default_factory=list)
     _open_alerts: dict[tuple[str, int | None], int] = field(default_factory=dict)  # -> alerts.id
     _last_flush_t: float = 0.0
+    on_wait: Callable[[str], None] = lambda message: None  # told of each wait for the database
+    waited_s: float = 0.0  # wall seconds spent waiting for the database, all batches
+    sleep: Callable[[float], None] = time.sleep
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, info: SourceInfo, model_version: str, fps: float, title: str = "",
               course: str | None = None) -> int:
         self._s = self.factory()
-        try:
-            cs = repo.start_session(self._s, source=info.name, source_kind=info.kind, model_version=model_version,
-                                    analysis_fps=fps, title=title, course=course, media_duration=info.duration)
-        except SQLAlchemyError as exc:
-            self._s.rollback()
-            raise RecorderError(describe_db_error(exc)) from exc
-        self.session_id = cs.id
-        return cs.id
 
-    def finish(self, status: SessionStatus, note: str, video_seconds: float, frames: int) -> None:
-        """Mark the session ended (closing its open alerts at ``video_seconds``)."""
+        def create():
+            try:
+                return repo.start_session(self._s, source=info.name, source_kind=info.kind,
+                                          model_version=model_version, analysis_fps=fps, title=title, course=course,
+                                          media_duration=info.duration)
+            except SQLAlchemyError as exc:
+                self._s.rollback()
+                raise RecorderError(describe_db_error(exc)) from exc
+
+        self.session_id = self._retrying(create).id
+        return self.session_id
+
+    def finish(self, status: SessionStatus, note: str, video_seconds: float, frames: int, retry: bool = True) -> None:
+        """Mark the session ended (closing its open alerts at ``video_seconds``); ``retry=False``
+        tries once (marking a run failed because the database already failed it)."""
         s = self._session()
-        try:
-            s.rollback()  # whatever a failed flush left behind
-            repo.finish_session(s, self.session_id, status, note=note, video_seconds=video_seconds,
-                                frames_analyzed=frames)
-        except SQLAlchemyError as exc:
-            s.rollback()
-            raise RecorderError(describe_db_error(exc)) from exc
+
+        def end():
+            try:
+                s.rollback()  # whatever a failed flush left behind
+                repo.finish_session(s, self.session_id, status, note=note, video_seconds=video_seconds,
+                                    frames_analyzed=frames)
+            except SQLAlchemyError as exc:
+                s.rollback()
+                raise RecorderError(describe_db_error(exc)) from exc
+
+        self._retrying(end) if retry else end()
 
     def close(self) -> None:
         if self._s is not None:
@@ -118,7 +149,33 @@ class Recorder:
         return t - self._last_flush_t >= self.cfg.flush_seconds or len(self._rows) >= self.cfg.flush_rows
 
     def flush(self, video_seconds: float, frames: int) -> None:
-        """Commit everything pending, or nothing of it (raises :class:`RecorderError`)."""
+        """Commit everything pending, or nothing of it (raises :class:`RecorderError`), waiting
+        out a database that is locked or away for up to ``retry_s``."""
+        self._retrying(lambda: self._write(video_seconds, frames))
+
+    def _retrying(self, action: Callable[[], object]):
+        started, wait, attempts = time.monotonic(), 0.5, 0
+        while True:
+            attempts += 1
+            try:
+                result = action()
+            except RecorderError as exc:
+                cause = exc.__cause__
+                spent = time.monotonic() - started
+                if cause is None or not is_transient(cause) or spent + wait > self.cfg.retry_s:
+                    if attempts > 1:
+                        raise RecorderError(f"{exc} (tried {attempts} times over {spent:.0f} s)") from cause
+                    raise
+                self.on_wait(f"database not answering ({describe_db_error(cause)}); "
+                             f"trying again in {wait:.0f} s, {spent:.0f} s so far")
+                self.sleep(wait)
+                wait = min(2 * wait, 10.0)
+                continue
+            if attempts > 1:
+                self.waited_s += time.monotonic() - started
+            return result
+
+    def _write(self, video_seconds: float, frames: int) -> None:
         s = self._session()
         try:
             new_ids = {}

@@ -207,7 +207,8 @@ def test_locked_database_is_a_clear_error(gallery_video, model, tmp_path):
     try:
         started = time.monotonic()
         with pytest.raises(PipelineError, match="locked"):
-            run(open_source(gallery_video["3s"], 5.0), db, load_config(), RunOptions(progress=False), model=model)
+            run(open_source(gallery_video["3s"], 5.0), db, load_config().replace("recorder", retry_s=3.0),
+                RunOptions(progress=False), model=model)
         assert time.monotonic() - started >= 5  # it waited (busy timeout) before giving up
     finally:
         holder.execute("ROLLBACK")
@@ -341,3 +342,85 @@ def test_read_only_database_is_a_clear_error(gallery_video, model, tmp_path):
     read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
     with pytest.raises(PipelineError, match="cannot be written"):
         run(open_source(gallery_video["3s"], 5.0), read_only, load_config(), RunOptions(progress=False), model=model)
+
+
+class _AtFrame:
+    """A video source that calls ``action`` as its ``n``-th frame is delivered."""
+
+    def __init__(self, source, n: int, action):
+        self.source, self.n, self.action = source, n, action
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+    def frames(self):
+        for frame in self.source.frames():
+            if frame.index + 1 == self.n:
+                self.action()
+            yield frame
+
+
+def _whole_frames(db: str, session) -> None:
+    """Every analysed frame is in the database with its faces (5 or 6 of the gallery's 6)."""
+    with connect(db)() as s:
+        per_frame = repo.observations_frame(s, session.id).groupby("t").size()
+    assert len(per_frame) == session.frames_analyzed - 1  # a face is written from its confirmation on
+    assert per_frame.min() >= min(STUDENTS) and per_frame.max() <= max(STUDENTS)
+
+
+def test_a_write_lock_held_mid_run_is_waited_out(gallery_video, model, tmp_path, capfd):
+    import threading
+
+    path = tmp_path / "busy.db"
+    db = f"sqlite:///{path}"
+    connect(db)
+    held = threading.Event()
+
+    def hold_the_lock_15_s():  # longer than the 10 s busy timeout: the batch must be tried again
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN EXCLUSIVE")
+        held.set()
+        time.sleep(15)
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    def lock():
+        threading.Thread(target=hold_the_lock_15_s, daemon=True).start()
+        held.wait(10)
+
+    source = _AtFrame(open_source(gallery_video["12s"], 5.0), 20, lock)
+    summary = run(source, db, load_config(), RunOptions(progress=False), model=model)
+    session = _session(db, summary.session_id)
+    assert session.status.value == "complete" and summary.frames_analyzed == 60
+    assert "waited" in session.note and "for the database" in session.note
+    assert "trying again in" in capfd.readouterr().err  # the wait is shown while it lasts
+    _whole_frames(db, session)
+
+
+def test_a_postgresql_server_away_mid_run_is_waited_out(gallery_video, model):
+    from pg_server import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer().start()  # its own server: the others' connections stay up
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        db = server.new_database("away")
+
+        import threading
+
+        def away_8_s():  # while the engine goes on analysing and tries to write its batches
+            server.pause()
+            time.sleep(8)
+            server.resume()
+
+        outage = threading.Thread(target=away_8_s, daemon=True)
+        source = _AtFrame(open_source(gallery_video["12s"], 5.0), 20, outage.start)
+        summary = run(source, db, load_config(), RunOptions(progress=False), model=model)
+        session = _session(db, summary.session_id)
+        outage.join(30)
+        assert session.status.value == "complete" and summary.frames_analyzed == 60
+        assert "waited" in session.note  # the run did meet the outage
+        _whole_frames(db, session)
+    finally:
+        server.stop()
