@@ -20,6 +20,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, inspect, text
 
+from db.models import Base
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001"  # the schema of every release before migrations (what create_all made)
 BASELINE_TABLES = ("courses", "class_sessions", "students", "observations", "alerts", "model_evaluations", "users")
@@ -87,10 +89,15 @@ def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
                     f"{before.head}: it was upgraded by a newer version of this software; use that version")
             if before.state in ("unversioned", "behind"):
                 _backup_sqlite(engine, before)
+            if before.state == "empty":
+                # Alembic's recipe for a new database: the models' tables, stamped at the head
+                # (tests/test_db_migrations.py checks that the migrations build the same schema).
+                Base.metadata.create_all(conn)
+                command.stamp(_config(conn), "head")
             if before.state == "unversioned":
                 _check_baseline(conn)
                 command.stamp(_config(conn), BASELINE)
-            if before.state != "current":
+            if before.state in ("unversioned", "behind"):
                 command.upgrade(_config(conn), "head")
             conn.commit()
             return before, state(conn)

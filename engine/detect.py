@@ -11,7 +11,7 @@ Two ways to look at a frame:
   are merged by non-maximum suppression that prefers boxes not cut by a tile edge.
 
 In **auto** mode a :class:`DetectionPlan` is chosen by a one-off search over tile sizes on an
-early frame (full range, then tiles a third the size each rung) and kept for ``recalibrate_s`` seconds,
+early frame (full range, then tiles halving in size) and kept for ``recalibrate_s`` seconds,
 so the decision is not re-made every frame.
 """
 
@@ -321,11 +321,7 @@ class FaceDetector:
             ladder.append(max(side, self.cfg.min_tile_px))
             if side <= self.cfg.min_tile_px:
                 break
-            # A third each rung: the short-range model finds faces of ~20-80 % of its input, so
-            # rungs a factor 3 apart still overlap in the sizes they find, for half the tiles of
-            # halving (on generated galleries and a ceiling-camera scene the chosen plans found
-            # as many faces or more).
-            side //= 3
+            side //= 2
         # The search uses less overlap than tracking: a face cut at one scale is whole at the next.
         # A box cut by a tile edge is a fragment; at overlap 0.25 the face is whole in a
         # neighbouring tile or at the next scale.

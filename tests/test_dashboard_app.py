@@ -308,12 +308,12 @@ def test_an_empty_database_gets_explanations_not_errors(tmp_path, monkeypatch, p
         assert "make run" in texts(at, "info")
 
 
-def test_an_old_database_is_explained(tmp_path, monkeypatch):
-    path = tmp_path / "old.db"
+def test_a_database_that_is_not_ours_is_explained_on_every_page(tmp_path, monkeypatch):
+    path = tmp_path / "other.db"
     with sqlite3.connect(path) as old:
         old.execute("CREATE TABLE class_sessions (id INTEGER PRIMARY KEY, title TEXT)")
     at = app(f"sqlite:///{path}", tmp_path / "up", monkeypatch, SignedInUser("admin", "admin"))
     for page in ("views/report.py", "views/live.py", "views/students.py"):
         at.switch_page(page).run()
         assert not at.exception
-        assert "older version" in texts(at, "error")
+        assert "not this software's" in texts(at, "error")  # refused, not half-read

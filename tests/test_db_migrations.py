@@ -112,6 +112,22 @@ def test_two_programs_starting_at_once_upgrade_a_postgresql_database_once(postgr
     assert sum("upgraded to" in o for o in outs) == 1 and sum("already up to date" in o for o in outs) == 2
 
 
+def test_the_migrations_build_the_schema_the_models_declare(db_url):
+    """A database upgraded from the baseline and a new one (made from the models) are the same."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from db.migrate import _config
+    from db.models import Base
+
+    engine = create_engine(normalise_url(db_url))
+    with engine.connect() as c:
+        command.upgrade(_config(c), "head")
+        c.commit()
+        assert compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata) == []
+
+
 def test_a_postgres_url_without_a_driver_uses_psycopg_and_hides_its_password():
     assert normalise_url("postgresql://u:pw@h/db") == "postgresql+psycopg://u:pw@h/db"
     assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"

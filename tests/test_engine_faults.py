@@ -229,8 +229,8 @@ def test_camera_that_stops_delivering_marks_the_session(gallery_video, model, db
     assert _observations(db, summary.session_id) == summary.faces > 0
 
 
-def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, db_url):
-    db = db_url
+def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, tmp_path):
+    db = f"sqlite:///{tmp_path / 'sig.db'}"  # a signal is the engine's business: one database is enough
     connect(db)
     cmd = [sys.executable, "-m", "engine", "process", str(gallery_video["long"]), "--db", db, "--json",
            "--model", str(need_model()), "--no-progress"]
@@ -266,12 +266,11 @@ def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, db_url):
     assert json.loads(out.strip().splitlines()[-1])["video_seconds"] == pytest.approx(session.video_seconds, abs=1e-3)
 
 
-class _SignalAfter:
-    """A video source whose tenth frame arrives with a SIGTERM, delivered to ``stop`` the way
-    the installed handler gets it."""
+class _AtFrame:
+    """A video source that calls ``action`` as its ``n``-th frame is delivered."""
 
-    def __init__(self, source, stop: StopRequest, frames: int = 10):
-        self.source, self.stop, self.n = source, stop, frames
+    def __init__(self, source, n: int, action):
+        self.source, self.n, self.action = source, n, action
 
     def __getattr__(self, name):
         return getattr(self.source, name)
@@ -279,14 +278,15 @@ class _SignalAfter:
     def frames(self):
         for frame in self.source.frames():
             if frame.index + 1 == self.n:
-                self.stop._handler(signal.SIGTERM, None)
+                self.action()
             yield frame
 
 
 def test_stopped_run_records_the_media_time_reached(gallery_video, model, db_url):
     db = db_url
     stop = StopRequest()
-    source = _SignalAfter(open_source(gallery_video["12s"], 5.0), stop)
+    # The tenth frame arrives with a SIGTERM, delivered to ``stop`` the way the installed handler gets it.
+    source = _AtFrame(open_source(gallery_video["12s"], 5.0), 10, lambda: stop._handler(signal.SIGTERM, None))
     summary = run(source, db, load_config(), RunOptions(progress=False), model=model, stop=stop)
     session = _session(db, summary.session_id)
     assert session.status.value == "interrupted" and "stopped by SIGTERM at 1.8 s" in session.note
@@ -342,22 +342,6 @@ def test_read_only_database_is_a_clear_error(gallery_video, model, tmp_path):
     read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
     with pytest.raises(PipelineError, match="cannot be written"):
         run(open_source(gallery_video["3s"], 5.0), read_only, load_config(), RunOptions(progress=False), model=model)
-
-
-class _AtFrame:
-    """A video source that calls ``action`` as its ``n``-th frame is delivered."""
-
-    def __init__(self, source, n: int, action):
-        self.source, self.n, self.action = source, n, action
-
-    def __getattr__(self, name):
-        return getattr(self.source, name)
-
-    def frames(self):
-        for frame in self.source.frames():
-            if frame.index + 1 == self.n:
-                self.action()
-            yield frame
 
 
 def _whole_frames(db: str, session) -> None:
