@@ -71,7 +71,7 @@ class PacedReader:
             quota = len(known)
         else:
             quota = min(len(known), math.ceil(len(known) * dt / self.interval_s))
-        due = new + [i for i in known[:quota]]
+        due = new + known[:quota]
         # Still due: a reading older than the interval (a frame that came late).
         due += [i for i in known[quota:] if t - last[keys[i]][0] >= self.interval_s > 0]
         probs = self.model.predict(inputs[due], flip_average=self.flip_average) if due else None

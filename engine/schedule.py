@@ -60,8 +60,7 @@ class ScheduledDetector:
         if lost and lost >= LOST_SHARE_REPLAN * len(found):
             self._whole_due = True
         carried = [f for f in found if f is not None]
-        sweep_starts = t - self._sweep_at >= self.cfg.detect_every_s - 1e-6
-        if sweep_starts:
+        if self._sweep_due(t):
             # Once a sweep every carried face takes the second look again, untrusted: a box
             # that passed it once by luck (a poster, a hand) is not carried for the whole class.
             carried = self.detector.verify(rgb, carried)
@@ -71,12 +70,15 @@ class ScheduledDetector:
         # keep each face once, the whole box with the best score (boxes are cut to the frame).
         return merge_faces(carried + new, self.cfg.nms_iou, self.cfg.nms_containment)
 
+    def _sweep_due(self, t: float) -> bool:
+        return t - self._sweep_at >= self.cfg.detect_every_s - 1e-6  # media times like 15 * 0.2 are not exact
+
     def _next_share(self, width: int, height: int, t: float, dt: float) -> tuple[list[tuple[int, int, int, int]], bool]:
         """This frame's tiles of the sweep, and whether it runs the full-range model (once a
         sweep, on its first frame). By the sweep's last frame every tile has been looked at."""
         every = self.cfg.detect_every_s
         full_range = False
-        if t - self._sweep_at >= every - 1e-6:  # media times like 15 * 0.2 are not exact
+        if self._sweep_due(t):
             # Tiles a late frame left over are looked at with the new sweep's first share.
             self._pending += self.detector.plan_tiles(width, height)
             self._sweep_size, self._sweep_at = len(self._pending), t
