@@ -6,10 +6,12 @@ release before migrations existed, whose schema is the baseline revision: stampe
 upgraded), ``behind`` (upgraded), ``current``, ``ahead`` (made by a newer release: refused,
 since this code would misread it).
 
-Safety when several processes start at once (dashboard, engine workers): on PostgreSQL the
-upgrade holds an advisory lock and runs in one transaction (PostgreSQL's DDL is
-transactional: a failed migration leaves the old schema whole). A SQLite file is copied to
-``<file>.before-<revision>`` before an existing database is changed.
+Safety when several processes start at once (dashboard, engine workers): the upgrade holds a
+lock (PostgreSQL: an advisory lock; SQLite: its write lock, ``BEGIN IMMEDIATE``) and runs in
+one transaction (both databases' DDL is transactional: a failed migration leaves the old
+schema whole); whoever comes second finds the work done. A database already current takes no
+lock. A SQLite file is copied to ``<file>.before-<revision>`` before an existing database is
+changed.
 """
 
 from __future__ import annotations
@@ -78,7 +80,17 @@ def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
     from alembic import command
 
     with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
+        first = state(conn)
+        conn.rollback()
+        if first.state == "current":  # the usual case: no lock taken, a running engine is not waited for
+            return first, first
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite and first.state in ("unversioned", "behind"):
+            _backup_sqlite(engine, first)
+        # Programs starting together: the first to lock upgrades, the others then find it done.
+        if sqlite:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite's write lock, held to the commit
+        elif conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PG_LOCK_KEY})
             conn.commit()
         try:
@@ -87,8 +99,6 @@ def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
                 raise MigrationError(
                     f"the database is at schema revision {before.revision}, newer than this release's "
                     f"{before.head}: it was upgraded by a newer version of this software; use that version")
-            if before.state in ("unversioned", "behind"):
-                _backup_sqlite(engine, before)
             if before.state == "empty":
                 # Alembic's recipe for a new database: the models' tables, stamped at the head
                 # (tests/test_db_migrations.py checks that the migrations build the same schema).
@@ -102,8 +112,8 @@ def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
             conn.commit()
             return before, state(conn)
         finally:
+            conn.rollback()
             if conn.dialect.name == "postgresql":
-                conn.rollback()
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
                 conn.commit()
 

@@ -292,7 +292,7 @@ class FaceDetector:
         return list(self._state.history)
 
     def warm_up(self) -> None:
-        """Start both MediaPipe graphs on a blank picture (their first run sets up threads)."""
+        """Run both models once on a blank picture (their first run sets up threads)."""
         blank = np.zeros((SHORT_RANGE_INPUT, SHORT_RANGE_INPUT, 3), np.uint8)
         self._full.process(blank)
         self._short.detect(blank[None])
