@@ -40,6 +40,7 @@ class DetectorConfig:
     verify_mean: float
     verify_crop_ratios: tuple[float, ...]
     detect_every_s: float
+    detect_every_still_s: float
 
 
 @dataclass(frozen=True)
@@ -195,8 +196,8 @@ def _check(cfg: EngineConfig) -> None:
         raise ConfigError("[detector] verify_crop_ratios must list crop sides of at least 1.2 face sides")
     if cfg.classify.read_every_s < 0:
         raise ConfigError("[classify] read_every_s must be >= 0")
-    if cfg.detector.detect_every_s < 0:
-        raise ConfigError("[detector] detect_every_s must be >= 0")
+    if cfg.detector.detect_every_s < 0 or cfg.detector.detect_every_still_s < cfg.detector.detect_every_s:
+        raise ConfigError("[detector] detect_every_s must be >= 0 and detect_every_still_s at least as long")
     if cfg.tracker.confirm_hits < 1:
         raise ConfigError("[tracker] confirm_hits must be at least 1")
     if not 0 <= cfg.detector.tile_overlap < 1:

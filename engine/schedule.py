@@ -20,11 +20,18 @@ import math
 
 import cv2
 import numpy as np
+from supervision import box_iou_batch
 
 from engine.config import DetectorConfig
 from engine.detect import Face, FaceDetector, merge_faces
 
 LOST_SHARE_REPLAN = 0.5  # a frame that loses this share of its faces runs the whole plan next
+
+
+def _overlaps_any(face: Face, others: list[Face], iou: float = 0.3) -> bool:
+    if not others:
+        return False
+    return bool((box_iou_batch(np.array([face.xyxy]), np.array([o.xyxy for o in others])) > iou).any())
 
 
 class ScheduledDetector:
@@ -39,6 +46,8 @@ class ScheduledDetector:
         self._sweep_at = -math.inf  # media time the sweep in progress started
         self._pending: list[tuple[int, int, int, int]] = []  # its tiles not yet looked at
         self._sweep_size = 0
+        self._period = cfg.detect_every_s  # of the sweep in progress
+        self._found_new = True  # the sweep in progress found a face nobody was carrying
 
     def detect(self, image: np.ndarray, t: float) -> list[Face]:
         clock_back = self._t is not None and t < self._t  # a new file, or a looped source
@@ -48,7 +57,7 @@ class ScheduledDetector:
                 or self.detector.plan_due(t)):
             faces = self.detector.detect(image, t, trusted=self._previous)
             # The next sweep starts on the next frame: a tile's looks stay detect_every_s apart.
-            self._whole_due, self._sweep_at, self._pending = False, -math.inf, []
+            self._whole_due, self._sweep_at, self._pending, self._found_new = False, -math.inf, [], True
         else:
             faces = self._carry(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), t, dt)
         self._previous = faces
@@ -66,23 +75,29 @@ class ScheduledDetector:
             carried = self.detector.verify(rgb, carried)
         tiles, full_range = self._next_share(rgb.shape[1], rgb.shape[0], t, dt)
         new = self.detector.detect_part(rgb, tiles, full_range, trusted=self._previous) if tiles or full_range else []
+        if any(not _overlaps_any(f, carried) for f in new):
+            self._found_new = True
         # Two neighbours' crops can settle on one face, and a swept tile finds known faces again:
         # keep each face once, the whole box with the best score (boxes are cut to the frame).
         return merge_faces(carried + new, self.cfg.nms_iou, self.cfg.nms_containment)
 
     def _sweep_due(self, t: float) -> bool:
-        return t - self._sweep_at >= self.cfg.detect_every_s - 1e-6  # media times like 15 * 0.2 are not exact
+        return t - self._sweep_at >= self._period - 1e-6  # media times like 15 * 0.2 are not exact
 
     def _next_share(self, width: int, height: int, t: float, dt: float) -> tuple[list[tuple[int, int, int, int]], bool]:
         """This frame's tiles of the sweep, and whether it runs the full-range model (once a
         sweep, on its first frame). By the sweep's last frame every tile has been looked at."""
-        every = self.cfg.detect_every_s
         full_range = False
         if self._sweep_due(t):
+            # A scene that brought new faces (a moving camera, students arriving) is swept at the
+            # short period; a still one at the long period until a sweep finds someone new.
+            self._period = self.cfg.detect_every_s if self._found_new else self.cfg.detect_every_still_s
+            self._found_new = False
             # Tiles a late frame left over are looked at with the new sweep's first share.
             self._pending += self.detector.plan_tiles(width, height)
             self._sweep_size, self._sweep_at = len(self._pending), t
             full_range = bool(self.detector.plan and self.detector.plan.full_range)
+        every = self._period
         looked = self._sweep_size - len(self._pending)
         due = math.ceil(self._sweep_size * min(1.0, (t - self._sweep_at + dt) / every)) - looked
         tiles, self._pending = self._pending[:max(0, due)], self._pending[max(0, due):]

@@ -106,6 +106,7 @@ class _StubDetector:
         self.tiles, self.faces = tiles, faces
         self.plan = type("Plan", (), {"full_range": full_range})()
         self.whole, self.looked, self.full_range_runs, self.lose, self.verified = [], [], 0, set(), 0
+        self.newcomers = []  # what detect_part finds, one list a call
 
     def plan_due(self, t):
         return False
@@ -127,7 +128,7 @@ class _StubDetector:
     def detect_part(self, rgb, tiles, full_range, trusted=()):
         self.looked.append(list(tiles))
         self.full_range_runs += full_range
-        return []
+        return self.newcomers.pop() if self.newcomers else []
 
 
 def _faces(n):
@@ -137,7 +138,7 @@ def _faces(n):
 def test_the_sweep_looks_at_every_tile_once_per_detect_every_s_a_share_a_frame():
     tiles = [(i, 0, 10, 10) for i in range(103)]
     stub = _StubDetector(tiles, _faces(4), full_range=True)
-    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0})
+    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0, "detect_every_still_s": 1.0})
     schedule = ScheduledDetector(stub, cfg)
     image = np.zeros((20, 200, 3), np.uint8)
     for frame in range(31):  # 6 s at 5 fps
@@ -156,6 +157,29 @@ def test_the_sweep_looks_at_every_tile_once_per_detect_every_s_a_share_a_frame()
     schedule.detect(image, 6.4)
     assert stub.whole == [0.0, 6.4]
     assert stub.looked[-1] == tiles[:21]  # and the sweep starts again on the frame after
+
+
+def test_sweeps_slow_down_while_nobody_new_appears_and_speed_up_when_someone_does():
+    tiles = [(i, 0, 10, 10) for i in range(100)]
+    stub = _StubDetector(tiles, _faces(4))
+    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0, "detect_every_still_s": 2.0})
+    schedule = ScheduledDetector(stub, cfg)
+    image = np.zeros((20, 200, 3), np.uint8)
+    shares = []
+    for frame in range(40):
+        if frame == 21:
+            stub.newcomers = [[Face(500.0, 10.0, 30.0, 30.0, 0.9, np.zeros((6, 2), np.float32))]]  # someone joins
+        before = len(stub.looked)
+        schedule.detect(image, frame * 0.2)
+        shares.append(len(stub.looked[-1]) if len(stub.looked) > before else 0)
+    def sweep(first, frames):  # the whole plan, in even shares over these frames
+        part = shares[first:first + frames]
+        return sum(part) == len(tiles) and max(part) - min(part) <= 2
+
+    assert sweep(1, 5)  # the first sweep: the short period (the whole plan had just run)
+    assert sweep(6, 10) and sweep(16, 10)  # nobody new: sweeps take twice as long
+    # frame 21 finds a newcomer: the sweep after the one in progress is short again, the next long
+    assert sweep(26, 5) and max(shares[31:]) <= 11
 
 
 def test_a_face_that_appears_mid_class_is_found_within_detect_every_s():
