@@ -6,7 +6,7 @@ real time on footage it had not been tuned on. Faces in a class barely move betw
 frames, so on every frame each known face is re-found in the crop around it
 (``FaceDetector.relocate``: one 128 px model run a face), and the plan's tiles are swept a
 share a frame, so that the whole frame has been searched once every ``detect_every_s`` (a new
-or lost face is found within that time). The cost of a frame is then its faces plus an even
+or lost face is found within that time; ``detect_every_still_s`` while sweeps find nobody new). The cost of a frame is then its faces plus an even
 share of the plan, never the whole plan at once; a live class sees no stall.
 
 The whole plan still runs at once when there is nobody to carry, when the detector re-plans
