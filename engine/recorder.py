@@ -79,7 +79,6 @@ class Recorder:
     _last_flush_t: float = 0.0
     on_wait: Callable[[str], None] = lambda message: None  # told of each wait for the database
     waited_s: float = 0.0  # wall seconds spent waiting for the database, all batches
-    sleep: Callable[[float], None] = time.sleep
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, info: SourceInfo, model_version: str, fps: float, title: str = "",
@@ -112,7 +111,10 @@ class Recorder:
                 s.rollback()
                 raise RecorderError(describe_db_error(exc)) from exc
 
-        self._retrying(end) if retry else end()
+        if retry:
+            self._retrying(end)
+        else:
+            end()
 
     def close(self) -> None:
         if self._s is not None:
@@ -167,8 +169,8 @@ class Recorder:
                         raise RecorderError(f"{exc} (tried {attempts} times over {spent:.0f} s)") from cause
                     raise
                 self.on_wait(f"database not answering ({describe_db_error(cause)}); "
-                             f"trying again in {wait:.0f} s, {spent:.0f} s so far")
-                self.sleep(wait)
+                             f"trying again in {wait:g} s, {spent:.0f} s so far")
+                time.sleep(wait)
                 wait = min(2 * wait, 10.0)
                 continue
             if attempts > 1:
