@@ -316,7 +316,7 @@ def _outcome(source: Source, stop: StopRequest, frames: int, recorder: Recorder,
         # A live source skips the frames that pass while one is analysed: say so, rather than
         # let a teacher believe every 200 ms of the class was read.
         notes.append(f"analysed {rate:.1f} frames a second of the {source.fps:g} asked: this computer could not "
-                     f"keep up (a lower --fps, or [classify] flip_average = false, costs less)")
+                     f"keep up (a lower --fps, a longer [classify] read_every_s, or flip_average = false costs less)")
     return status, "; ".join(notes)
 
 
