@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,9 @@ class PacedReader:
         self._last: dict[object, tuple[float, np.ndarray]] = {}  # key -> (read at, probabilities)
         self._t: float | None = None
 
-    def read(self, t: float, keys: list, inputs: np.ndarray) -> np.ndarray:
-        """(N, 7) probabilities for ``keys`` (one per face, with ``inputs`` their model inputs)."""
+    def read(self, t: float, keys: list, inputs_for: Callable[[list[int]], np.ndarray]) -> np.ndarray:
+        """(N, 7) probabilities for ``keys`` (one per face); ``inputs_for(indices)`` makes the
+        model inputs of those faces only (aligning a face that is not read would be wasted)."""
         dt = t - self._t if self._t is not None and t > self._t else 0.0
         self._t = t
         last = self._last
@@ -74,7 +76,7 @@ class PacedReader:
         due = new + known[:quota]
         # Still due: a reading older than the interval (a frame that came late).
         due += [i for i in known[quota:] if t - last[keys[i]][0] >= self.interval_s > 0]
-        probs = self.model.predict(inputs[due], flip_average=self.flip_average) if due else None
+        probs = self.model.predict(inputs_for(due), flip_average=self.flip_average) if due else None
         fresh = {i: probs[j] for j, i in enumerate(due)}
         out = np.zeros((len(keys), NUM_CLASSES), np.float32)
         self._last = {}  # only faces of this frame: a student who comes back is read afresh

@@ -96,7 +96,8 @@ class FrameAnalyzer:
         if self.gallery is not None and tracked:
             keys = self.gallery.assign_boxes(frame.t, frame.image, keys, [f.box for f in faces])
         t3 = clock()
-        probs = self.reader.read(frame.t, keys, model_inputs(frame.image, faces, self.cfg.align))
+        probs = self.reader.read(frame.t, keys,
+                                 lambda due: model_inputs(frame.image, [faces[i] for i in due], self.cfg.align))
         t4 = clock()
         cues = self.attention.estimate(frame.t, frame.image, keys, faces)
         t5 = clock()

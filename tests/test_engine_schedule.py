@@ -84,7 +84,7 @@ def test_paced_reads_spread_the_model_over_frames_and_keep_readings_fresh():
             keys = keys + [100, 101]  # two students join
         inputs = np.full((len(keys), 48, 48, 1), frame, np.float32)  # every frame's pixels differ
         before = model.faces_read
-        probs = reader.read(t, keys, inputs)
+        probs = reader.read(t, keys, lambda due, inputs=inputs: inputs[due])
         per_frame.append(model.faces_read - before)
         for k, p in zip(keys, probs, strict=True):
             if p[0] == frame:
@@ -95,7 +95,7 @@ def test_paced_reads_spread_the_model_over_frames_and_keep_readings_fresh():
     assert max(per_frame[1:]) <= 15 and sum(per_frame) < 0.6 * sum(len(keys) for _ in range(50))
     every = PacedReader(_CountingModel(), interval_s=0.0, flip_average=False)
     for frame in range(3):
-        every.read(frame * 0.2, [1, 2], np.zeros((2, 48, 48, 1), np.float32))
+        every.read(frame * 0.2, [1, 2], lambda due: np.zeros((len(due), 48, 48, 1), np.float32))
     assert every.model.faces_read == 6  # 0 = every face on every frame
 
 
