@@ -217,15 +217,35 @@ def test_locked_database_is_a_clear_error(gallery_video, model, tmp_path):
         assert repo.list_sessions(s) == []  # nothing half-made
 
 
+class _RealTimeCapture:
+    """A video file that delivers its frames at their own rate, as a camera does. (OpenCV
+    decodes a file as fast as it can: a live source would see all 3 s of it inside one 0.2 s
+    analysis slot and analyse a single frame.)"""
+
+    def __init__(self, cap: cv2.VideoCapture):
+        self.cap, self.period, self.start, self.n = cap, 1.0 / cap.get(cv2.CAP_PROP_FPS), None, 0
+
+    def grab(self) -> bool:
+        self.start = self.start if self.start is not None else time.monotonic()
+        time.sleep(max(0.0, self.start + self.n * self.period - time.monotonic()))
+        self.n += 1
+        return self.cap.grab()
+
+    def __getattr__(self, name):  # retrieve, release, get: the file's own
+        return getattr(self.cap, name)
+
+
 def test_camera_that_stops_delivering_marks_the_session(gallery_video, model, db_url):
     # A video file opened as a camera plays once and then gives no more frames: an unplugged camera.
     camera = LiveSource(str(gallery_video["3s"]), 5.0, kind="camera")
+    camera.cap = _RealTimeCapture(camera.cap)
     db = db_url
     summary = run(camera, db, load_config(), RunOptions(progress=False), model=model)
     session = _session(db, summary.session_id)
     assert session.status.value == "interrupted"
     assert "stopped delivering frames" in session.note
     assert session.media_duration is None and summary.students in STUDENTS
+    assert summary.frames_analyzed >= 10  # 15 frames at 5 fps, played in real time
     assert _observations(db, summary.session_id) == summary.faces > 0
 
 
