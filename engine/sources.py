@@ -159,7 +159,12 @@ class VideoFileSource(Source):
 
 
 class LiveSource(Source):
-    """A camera (index) or a stream URL: media time is wall-clock time since the start."""
+    """A camera (index) or a stream URL: media time is wall-clock time since the start.
+
+    A local video file given as the stream (a recorded lecture replayed as if live, or a file
+    standing in for a camera) is played at its own frame rate, as ``ffmpeg -re`` does: OpenCV
+    would otherwise decode it as fast as it can, the whole file would fall inside a few analysis
+    slots and be over before the first faces are confirmed."""
 
     def __init__(self, spec: int | str, fps: float, kind: str | None = None):
         super().__init__(fps)
@@ -180,11 +185,16 @@ class LiveSource(Source):
             kind=kind, name=name, width=first.shape[1], height=first.shape[0], duration=None,
             native_fps=native if _valid_fps(native) else None, live=True,
         )
+        local_file = isinstance(spec, str) and Path(spec).expanduser().is_file()
+        self.frame_period = 1.0 / native if local_file and _valid_fps(native) else 0.0
 
     def frames(self) -> Iterator[Frame]:
         start = time.monotonic()
-        last_slot, n_out, failures, first_failure = -1, 0, 0, 0.0
+        last_slot, n_out, failures, first_failure, grabbed = -1, 0, 0, 0.0, 0
         while True:
+            if self.frame_period:  # a local file: its next frame is due at its own time
+                grabbed += 1
+                time.sleep(max(0.0, start + grabbed * self.frame_period - time.monotonic()))
             if not self.cap.grab():
                 now = time.monotonic()
                 if failures == 0:

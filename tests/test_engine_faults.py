@@ -217,35 +217,18 @@ def test_locked_database_is_a_clear_error(gallery_video, model, tmp_path):
         assert repo.list_sessions(s) == []  # nothing half-made
 
 
-class _RealTimeCapture:
-    """A video file that delivers its frames at their own rate, as a camera does. (OpenCV
-    decodes a file as fast as it can: a live source would see all 3 s of it inside one 0.2 s
-    analysis slot and analyse a single frame.)"""
-
-    def __init__(self, cap: cv2.VideoCapture):
-        self.cap, self.period, self.start, self.n = cap, 1.0 / cap.get(cv2.CAP_PROP_FPS), None, 0
-
-    def grab(self) -> bool:
-        self.start = self.start if self.start is not None else time.monotonic()
-        time.sleep(max(0.0, self.start + self.n * self.period - time.monotonic()))
-        self.n += 1
-        return self.cap.grab()
-
-    def __getattr__(self, name):  # retrieve, release, get: the file's own
-        return getattr(self.cap, name)
-
-
 def test_camera_that_stops_delivering_marks_the_session(gallery_video, model, db_url):
     # A video file opened as a camera plays once and then gives no more frames: an unplugged camera.
-    camera = LiveSource(str(gallery_video["3s"]), 5.0, kind="camera")
-    camera.cap = _RealTimeCapture(camera.cap)
+    camera = LiveSource(str(gallery_video["3s"]), 5.0, kind="camera")  # played at its own rate, as a camera
     db = db_url
     summary = run(camera, db, load_config(), RunOptions(progress=False), model=model)
     session = _session(db, summary.session_id)
     assert session.status.value == "interrupted"
     assert "stopped delivering frames" in session.note
     assert session.media_duration is None and summary.students in STUDENTS
-    assert summary.frames_analyzed >= 10  # 15 frames at 5 fps, played in real time
+    # Played at its own speed: up to 15 slots at 5 fps, fewer on a loaded machine (a live source
+    # drops what the engine cannot keep up with); decoded at full speed it gave one.
+    assert summary.frames_analyzed >= 4
     assert _observations(db, summary.session_id) == summary.faces > 0
 
 
@@ -353,6 +336,7 @@ def test_live_command_records_a_stream_until_it_ends(gallery_video, tmp_path):
     assert session.status.value == "complete" and session.source_kind == "stream" and session.title == "Period 2"
     assert "stream ended" in session.note and session.media_duration is None
     assert result["students"] in STUDENTS and result["faces"] == _observations(db, session.id) > 0
+    assert result["frames_analyzed"] >= 4  # replayed at its own speed (see the camera test above)
     assert not preview.exists()  # the live view is a view, not a recording: gone when the engine stops
 
 
