@@ -20,7 +20,12 @@ So identity comes from appearance, with the tracker's continuity as a tie-breake
 
 Continuity alone (low similarity, same track) keeps a student because a face's look also
 changes for reasons that are not a change of person (lighting, pose, the demo's changing FER
-faces); but a track whose face clearly matches another known student gives it up to them.
+faces); but a track whose face clearly matches another known student gives it up to them when
+the gallery shows that someone moved: that student was seen elsewhere within ``moved_within_s``
+(a reshuffle moves everyone at once), or the track's own student is in this frame on another
+face. A student lost a while ago is not handed a continuing track on looks alone: a template is
+a mean of several looks, and on the demo such a mean drew an unrelated new face at 0.70 and took
+over a student who had never left (27 students for 25 tiles).
 
 The component is independent of the tracker: ``assign(t, track_ids, crops)`` maps the track
 ids of one frame to stable student keys (ints from 1).
@@ -48,6 +53,7 @@ MIN_CROP_PX = 12  # smaller crops carry no usable appearance
 class ReidConfig:
     match_similarity: float = 0.70  # cosine at or above which a face may be a known student seen elsewhere
     keep_bonus: float = 0.10  # a track's own student is preferred by this much over a look-alike
+    moved_within_s: float = 3.0  # a continuing track passes to a look-alike seen this recently (a tile moved)
     memory_s: float = 1800.0  # a student unseen for longer is no longer a candidate
     template_rate: float = 0.2  # weight of each new look in a student's running-mean template
     margin: float = 0.1  # crop_face: fraction of the box added on each side (hair line, jaw)
@@ -163,13 +169,35 @@ class StudentGallery:
         templates = np.stack([s.template for s in candidates])
         sim = vectors @ templates.T  # (faces, students); 0 for faces too small to embed
         own = np.array([[self.track_student.get(tid) == s.key for s in candidates] for tid in track_ids])
-        allowed = (sim >= c.match_similarity) | own
-        score = sim + c.keep_bonus * own
+        looks = sim >= c.match_similarity
+        continuing = np.array([tid in self.track_student for tid in track_ids])
+        moved = np.array([t - s.last_seen <= c.moved_within_s for s in candidates])
+        # A new track may be anyone it looks like; a continuing one keeps its student or passes to
+        # a look-alike who was just seen elsewhere.
+        allowed = own | (looks & (~continuing[:, None] | moved[None, :]))
+        keys, sims = self._solve(candidates, sim + c.keep_bonus * own, sim, allowed)
+        # A continuing track whose own student went to another face: someone else sits there now,
+        # and may be anyone it looks like (a student back after a while, in a reshuffled tile).
+        taken = {k for k in keys if k is not None}
+        rows = [r for r, (tid, k) in enumerate(zip(track_ids, keys, strict=True))
+                if k is None and continuing[r] and self.track_student[tid] in taken]
+        free = [col for col, s in enumerate(candidates) if s.key not in taken]
+        if rows and free:
+            sub = np.ix_(rows, free)
+            more, more_sims = self._solve([candidates[col] for col in free], sim[sub], sim[sub], looks[sub])
+            for r, k, v in zip(rows, more, more_sims, strict=True):
+                keys[r], sims[r] = k, v
+        return keys, sims
+
+    @staticmethod
+    def _solve(candidates: list[_Student], score: np.ndarray, sim: np.ndarray,
+               allowed: np.ndarray) -> tuple[list[int | None], list[float]]:
+        """The best pairing of faces (rows) and students (columns) among the allowed pairs."""
         # Forbidden pairs get a cost no allowed pairing can beat, and are dropped afterwards.
         cost = np.where(allowed, -score, 1e6)
         rows, cols = linear_sum_assignment(cost)
-        keys: list[int | None] = [None] * len(track_ids)
-        sims = [0.0] * len(track_ids)
+        keys: list[int | None] = [None] * score.shape[0]
+        sims = [0.0] * score.shape[0]
         for r, col in zip(rows, cols, strict=True):
             if allowed[r, col]:
                 keys[r], sims[r] = candidates[col].key, float(sim[r, col])

@@ -104,6 +104,21 @@ def test_a_track_keeps_its_student_when_the_look_changes_but_matches_nobody_else
     assert gallery.assign(5.0, [40], [seen(faces[20], rng)]) == [keys[0]]
 
 
+def test_a_continuing_track_goes_to_a_student_who_left_a_while_ago_only_when_its_own_moved_away(faces):
+    """A template is a mean of several looks: a changed look on a track that never broke must
+    not hand a student who never left over to someone long gone. When the track's own student
+    shows up on another face at that moment, someone else does sit there now."""
+    rng = np.random.default_rng(8)
+    gallery = StudentGallery()
+    keys = gallery.assign(0.0, [1, 2, 3], [seen(faces[i], rng) for i in range(3)])
+    gallery.assign(0.2, [1, 3], [seen(faces[0], rng), seen(faces[2], rng)])  # face 1 leaves
+    assert gallery.assign(30.0, [1, 3], [seen(faces[1], rng), seen(faces[2], rng)]) == [keys[0], keys[2]]
+    # Face 1 really comes back into that tile, and face 0 moves to a new one.
+    back = gallery.assign(30.2, [1, 3, 7], [seen(faces[i], rng) for i in (1, 2, 0)])
+    assert back == [keys[1], keys[2], keys[0]]
+    assert len(gallery.students) == 3
+
+
 def test_students_are_forgotten_after_the_memory(faces):
     rng = np.random.default_rng(6)
     gallery = StudentGallery(ReidConfig(memory_s=30.0))
