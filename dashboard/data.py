@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TextIO
 
 import pandas as pd
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import connect
+from db import aggregates, connect, export
 from db import repository as repo
 from db.connection import DatabaseError
 from db.models import SessionStatus
@@ -182,6 +183,35 @@ def alerts(factory: sessionmaker, session_id: int) -> list[AlertInfo]:
 def observations(factory: sessionmaker, session_id: int, since_t: float | None = None) -> pd.DataFrame:
     with reading(factory) as s:
         return repo.observations_frame(s, session_id, since_t=since_t)
+
+
+def binned(factory: sessionmaker, session_id: int, bin_s: float, since_t: float | None = None) -> pd.DataFrame:
+    """Observations summed per time bin per student, in SQL (:func:`db.aggregates.binned_observations`),
+    with each student's display name as ``student``."""
+    with reading(factory) as s:
+        bins = aggregates.binned_observations(s, session_id, bin_s, since_t=since_t)
+        names = {st.id: st.display_name for st in repo.students(s, session_id)}
+    bins["student"] = bins["student_id"].map(names)
+    return bins
+
+
+def last_observation_t(factory: sessionmaker, session_id: int) -> float | None:
+    """Media time of the session's latest observation; None when it has none."""
+    with reading(factory) as s:
+        return aggregates.last_t(s, session_id)
+
+
+def recent_observations(factory: sessionmaker, session_id: int, window_s: float) -> pd.DataFrame:
+    """The observations of the last ``window_s`` seconds of media time (the live page's "now")."""
+    with reading(factory) as s:
+        last = aggregates.last_t(s, session_id)
+        return repo.observations_frame(s, session_id, since_t=None if last is None else last - window_s)
+
+
+def export_csv(factory: sessionmaker, session_id: int, out: TextIO) -> int:
+    """The observations CSV streamed into ``out`` (:func:`db.export.write_csv`); returns the rows."""
+    with reading(factory) as s:
+        return export.write_csv(s, session_id, out)
 
 
 def rename_student(factory: sessionmaker, student_id: int, name: str) -> None:

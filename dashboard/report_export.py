@@ -1,26 +1,38 @@
-"""Downloads of a session report: the observations CSV (the engine's export columns), a
+"""Downloads of a session report: the observations CSV (the engine's export columns, streamed), a
 self-contained HTML page (plotly.js inlined: opens offline) and a PDF (fpdf2)."""
 
 from __future__ import annotations
 
 import html
 import io
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import plotly.graph_objects as go
+from sqlalchemy.orm import sessionmaker
 
+from dashboard import data
 from dashboard.analytics import EMOTIONS, format_t
 from dashboard.charts import ALERT_COLORS, EMOTION_COLORS
 from dashboard.data import SessionInfo
-from db.repository import EXPORT_COLUMNS
 
 
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """Exactly :data:`EXPORT_COLUMNS`, in order: the same file the engine's export writes."""
-    return frame.reindex(columns=list(EXPORT_COLUMNS)).to_csv(index=False).encode()
+def csv_file(factory: sessionmaker, session_id: int) -> BinaryIO:
+    """The observations CSV (exactly :data:`db.repository.EXPORT_COLUMNS`, in order), streamed
+    from the database into a temporary file: memory stays flat however long the session. Built
+    only when the teacher asks for it (a deferred download)."""
+    text = io.TextIOWrapper(tempfile.TemporaryFile(), encoding="utf-8", newline="")  # gone when closed
+    data.export_csv(factory, session_id, text)
+    text.flush()
+    file = text.detach().detach()  # the bare file (the buffered writer flushed), which nothing else closes
+    file.seek(0)
+    # A reader, since Streamlit takes str, bytes, BytesIO, BufferedReader or RawIOBase; note that
+    # it then reads the finished file into memory once to serve it (Streamlit has no streamed download).
+    return io.BufferedReader(file)
 
 
 @dataclass

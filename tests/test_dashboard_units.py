@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from dashboard import analytics, charts, config, data, engine_cli, model_cards, passwords, report_export, uploads
+from db import aggregates
 from db.repository import EXPORT_COLUMNS
 
 # --- settings ---------------------------------------------------------------------------------
@@ -67,7 +68,7 @@ def demo(request, tmp_path_factory):
 
 def test_class_mood_shares_sum_to_one_and_show_the_confusing_stretch(demo):
     _, _, frame = demo
-    mood = analytics.class_mood(frame, 10)
+    mood = analytics.class_mood(analytics.bin_observations(frame, 10))
     assert list(mood.index) == [float(t) for t in range(0, 120, 10)]
     assert np.allclose(mood[list(analytics.EMOTIONS)].sum(axis=1), 1.0)
     # The demo class is confused from 60 s to 85 s, and everyone is there after 20 s.
@@ -81,13 +82,13 @@ def test_class_mood_shares_sum_to_one_and_show_the_confusing_stretch(demo):
 
 def test_student_timeline_and_summary(demo):
     _, _, frame = demo
-    eng = analytics.student_timeline(frame, 10, "engagement")
+    eng = analytics.student_timeline(analytics.bin_observations(frame, 10), "engagement")
     assert list(eng.index) == [f"Student {i}" for i in range(1, 7)]
     assert eng.loc["Student 3", 40.0] < 0.4 < eng.loc["Student 1", 40.0]  # Student 3 looks away 30-60 s
     assert np.isnan(eng.loc["Student 6", 0.0])  # arrives at 20 s
-    emo = analytics.student_timeline(frame, 10, "emotion")
+    emo = analytics.student_timeline(analytics.bin_observations(frame, 10), "emotion")
     assert set(emo.stack().dropna().unique()) <= set(analytics.EMOTIONS)
-    summary = analytics.student_summary(frame, {int(frame["student_id"].iloc[0]): 2})
+    summary = analytics.student_summary(analytics.bin_observations(frame, 60), {int(frame["student_id"].iloc[0]): 2})
     assert len(summary) == 6 and summary["alerts"].sum() == 2
     assert summary.loc[5, "first seen"] == "0:20" and summary.loc[5, "observations"] == 200
 
@@ -103,11 +104,80 @@ def test_latest_per_student_and_mood_now(demo):
 
 def test_analytics_on_no_observations_are_empty_not_errors(demo):
     _, _, frame = demo
-    empty = frame.iloc[:0]
-    assert analytics.class_mood(empty, 5).empty
-    assert analytics.student_timeline(empty, 5).empty
+    empty = analytics.bin_observations(frame.iloc[:0], 5)
+    assert analytics.class_mood(empty).empty
+    assert analytics.student_timeline(empty).empty
     assert analytics.student_summary(empty).empty
-    assert analytics.notable_moments(analytics.class_mood(empty, 5), "confusion").empty
+    assert analytics.notable_moments(analytics.class_mood(empty), "confusion").empty
+    assert analytics.overall(empty)["students"] == 0
+
+
+def _raw_dominant(values: pd.Series) -> str:
+    """Most frequent emotion; a tie goes to the one first in the label order (the documented rule)."""
+    counts = values.value_counts()
+    return next(e for e in analytics.EMOTIONS if counts.get(e, 0) == counts.max())
+
+
+@pytest.mark.parametrize("bin_s", [5, 10, 60])
+def test_sums_grouped_in_the_database_give_the_numbers_of_the_raw_observations(demo, bin_s):
+    """The pages read :func:`data.binned` (GROUP BY in SQL); on the demo seed its class mood,
+    timeline and student summary equal those computed in pandas from every observation, the way
+    the pages computed them before."""
+    seeded, factory, frame = demo
+    bins = data.binned(factory, seeded.session_id, bin_s)
+    emotions = list(analytics.EMOTIONS)
+
+    binned = frame.assign(bin=(frame["t"] // bin_s) * bin_s)
+    grouped = binned.groupby("bin")
+    truth = pd.crosstab(binned["bin"], binned["emotion"], normalize="index").reindex(columns=emotions, fill_value=0.0)
+    truth = truth.join(grouped[["engagement", "confusion"]].mean())
+    truth["students"] = grouped["student_id"].nunique()
+    mood = analytics.class_mood(bins)
+    assert list(mood.index) == list(truth.index.astype(float))
+    assert np.allclose(mood[[*emotions, "engagement", "confusion"]].to_numpy(dtype=float),
+                       truth[[*emotions, "engagement", "confusion"]].to_numpy(dtype=float))
+    assert mood["students"].tolist() == truth["students"].tolist()
+
+    timeline = analytics.student_timeline(bins, "engagement")
+    table = binned.pivot_table(index="student", columns="bin", values="engagement", aggfunc="mean")
+    assert list(timeline.index) == list(frame.drop_duplicates("student_id")["student"])
+    assert np.allclose(timeline.to_numpy(dtype=float), table.loc[timeline.index].to_numpy(), equal_nan=True)
+    modes = binned.groupby(["student", "bin"])["emotion"].agg(_raw_dominant).unstack()
+    emo = analytics.student_timeline(bins, "emotion")
+    assert emo.fillna("-").to_numpy().tolist() == modes.loc[emo.index].fillna("-").to_numpy().tolist()
+
+    first_id = int(frame["student_id"].iloc[0])
+    summary = analytics.student_summary(bins, {first_id: 3}).set_index("student")
+    g = frame.groupby("student")
+    assert list(summary.index) == list(frame.drop_duplicates("student_id")["student"])
+    assert summary["observations"].to_dict() == g.size().to_dict()
+    assert summary["engagement"].to_dict() == g["engagement"].mean().round(2).to_dict()
+    assert summary["confusion"].to_dict() == g["confusion"].mean().round(2).to_dict()
+    assert summary["most frequent emotion"].to_dict() == g["emotion"].agg(_raw_dominant).to_dict()
+    assert summary["first seen"].to_dict() == g["t"].min().map(analytics.format_t).to_dict()
+    assert summary["last seen"].to_dict() == g["t"].max().map(analytics.format_t).to_dict()
+    assert summary["alerts"].sum() == 3
+
+    totals = analytics.overall(bins)
+    assert totals["students"] == frame["student_id"].nunique() and totals["observations"] == len(frame)
+    assert totals["end_t"] == frame["t"].max()
+    assert np.isclose(totals["engagement"], frame["engagement"].mean())
+    assert np.isclose(totals["confusion"], frame["confusion"].mean())
+    # The live page's window: only the bins from ``since_t`` on, the same sums.
+    since = float(frame["t"].max()) - 30
+    late = data.binned(factory, seeded.session_id, bin_s, since_t=since)
+    expect = analytics.bin_observations(frame[frame["t"] >= since], bin_s)
+    assert np.allclose(late[list(aggregates.BIN_COLUMNS)].to_numpy(dtype=float),
+                       expect[list(aggregates.BIN_COLUMNS)].to_numpy(dtype=float))
+    assert data.last_observation_t(factory, seeded.session_id) == frame["t"].max()
+
+
+def test_a_session_without_observations_has_empty_aggregates(demo):
+    _, factory, _ = demo
+    bins = data.binned(factory, 10**6, 60)  # no such session: no rows, the same columns
+    assert bins.empty and set(aggregates.BIN_COLUMNS) <= set(bins.columns)
+    assert analytics.class_mood(bins).empty and analytics.student_summary(bins).empty
+    assert data.last_observation_t(factory, 10**6) is None
 
 
 def test_time_formatting_and_bins():
@@ -120,7 +190,8 @@ def test_time_formatting_and_bins():
 
 def test_mood_figure_has_every_emotion_both_scores_and_the_alert_spans(demo):
     _, _, frame = demo
-    fig = charts.mood_figure(analytics.class_mood(frame, 5), [(64.0, 85.0, "confused")], bin_s=5)
+    fig = charts.mood_figure(analytics.class_mood(analytics.bin_observations(frame, 5)), [(64.0, 85.0, "confused")],
+                             bin_s=5)
     names = [t.name for t in fig.data]
     assert names == [*analytics.EMOTIONS, "engagement", "confusion"]
     assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(64.0, 85.0)] * 2  # shaded in both panels
@@ -159,21 +230,26 @@ def test_uploads_are_checked_by_extension_and_by_content(tmp_path, name, content
 
 def _content(demo) -> report_export.ReportContent:
     seeded, factory, frame = demo
-    mood = analytics.class_mood(frame, 5)
+    mood = analytics.class_mood(analytics.bin_observations(frame, 5))
     return report_export.ReportContent(
         session=data.get_session(factory, seeded.session_id), mood=mood, bin_s=5,
         figures={"Class mood over time": charts.mood_figure(mood, bin_s=5)},
-        summary=analytics.student_summary(frame), confused=analytics.notable_moments(mood, "confusion"),
+        summary=analytics.student_summary(analytics.bin_observations(frame, 5)), confused=analytics.notable_moments(mood, "confusion"),
         disengaged=analytics.notable_moments(mood, "engagement", largest=False),
         alerts=pd.DataFrame([{"from": "1:04", "to": "1:25", "who": "whole class", "kind": "confused", "message": "x"}]),
     )
 
 
-def test_csv_download_has_exactly_the_export_columns(demo):
-    _, _, frame = demo
-    back = pd.read_csv(io.BytesIO(report_export.csv_bytes(frame)))
+def test_csv_download_streams_exactly_the_export_columns_and_every_observation(demo):
+    seeded, factory, frame = demo
+    back = pd.read_csv(report_export.csv_file(factory, seeded.session_id))
     assert tuple(back.columns) == EXPORT_COLUMNS
     assert len(back) == len(frame) == 1400
+    # The same values as the observations, in the same order (by time, then student).
+    expected = frame[list(EXPORT_COLUMNS)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(back.drop(columns=["wall_time"]), expected.drop(columns=["wall_time"]),
+                                  check_dtype=False)
+    assert (pd.to_datetime(back["wall_time"]) == pd.to_datetime(expected["wall_time"])).all()
 
 
 def test_html_report_is_self_contained(demo):

@@ -12,6 +12,7 @@ from dashboard.live_sources import SOURCES
 JOB_KEY = "live_job"
 REFRESH_S = 3.0  # how often the monitor redraws
 HISTORY_S = 300.0  # "the last minutes" shown in the mood chart
+MOOD_BIN_S = 5  # the mood chart's bin
 NOW_WINDOW_S = 10.0  # a student seen within this much media time counts as present now
 TILES_PER_ROW = 4
 FACES = {"angry": ":material/sentiment_extremely_dissatisfied:", "disgust": ":material/sick:",
@@ -109,12 +110,16 @@ def monitor() -> None:
                         "`make run` (or `python -m engine live --camera 0 --db URL`); it appears here by itself.",
                         icon=":material/info:")
             return
-        frame = data.observations(factory, session.id, since_t=max(0.0, session.video_seconds - HISTORY_S))
+        # The last minutes as sums per 5 s bin per student (grouped in the database), and the raw
+        # observations of the last few seconds only, for "now": a refresh reads a few thousand rows
+        # however long the class has run.
+        bins = data.binned(factory, session.id, MOOD_BIN_S, since_t=max(0.0, session.video_seconds - HISTORY_S))
+        recent = data.recent_observations(factory, session.id, NOW_WINDOW_S)
         alerts = data.alerts(factory, session.id)
         roster = data.students(factory, session.id)
     st.caption(f"Watching {session.label}; {analytics.format_t(session.video_seconds)} so far. "
                f"Updates every {REFRESH_S:g} s.")
-    latest = analytics.latest_per_student(frame, NOW_WINDOW_S)
+    latest = analytics.latest_per_student(recent, NOW_WINDOW_S)
     now = analytics.mood_now(latest)
     cols = st.columns(4)
     cols[0].metric("Students in view", len(latest))
@@ -130,13 +135,13 @@ def monitor() -> None:
     chart, feed = st.columns([3, 2])
     with chart:
         st.markdown("**Class mood, last minutes**")
-        if frame.empty:
+        if bins.empty:
             st.caption("No faces yet.")
         else:
-            mood = analytics.class_mood(frame, 5)
+            mood = analytics.class_mood(bins)
             spans = [(a.start_t, a.end_t if a.end_t is not None else session.video_seconds, a.kind)
-                     for a in alerts if a.student_id is None and (a.end_t is None or a.end_t >= frame["t"].min())]
-            st.plotly_chart(charts.mood_figure(mood, spans, bin_s=5, height=320), key="live_mood_chart")
+                     for a in alerts if a.student_id is None and (a.end_t is None or a.end_t >= bins["t_min"].min())]
+            st.plotly_chart(charts.mood_figure(mood, spans, bin_s=MOOD_BIN_S, height=320), key="live_mood_chart")
     with feed:
         st.markdown("**Alerts**")
         alert_feed(alerts, {s.id: s.display_name for s in roster})

@@ -14,7 +14,7 @@ factory = context.factory()
 
 session = ui.choose_session(factory, key="report_session")
 with ui.explained_database_errors():
-    frame = data.observations(factory, session.id)
+    last_t = data.last_observation_t(factory, session.id)
     alert_rows = data.alerts(factory, session.id)
 
 if session.status == "running":
@@ -26,20 +26,25 @@ elif session.status == "interrupted":
     st.warning(f"The analysis stopped early{': ' + session.note if session.note else ''}; "
                "the report covers the part that was analysed.", icon=":material/pause_circle:")
 
-if frame.empty:
+if last_t is None:
     st.info("No faces have been recorded in this session. If it is still running, wait; if it finished, "
             "the video may show no one facing the camera.", icon=":material/info:")
     st.stop()
 
-end_t = float(max(frame["t"].max(), session.video_seconds))
+end_t = float(max(last_t, session.video_seconds))
 default_bin = analytics.auto_bin_seconds(end_t)
 bin_s = st.select_slider("Time bin (seconds)", options=list(analytics.BIN_CHOICES), value=default_bin,
                          key="report_bin", help="Observations are averaged over bins of this width.")
 
-mood = analytics.class_mood(frame, bin_s)
-names = frame.groupby("student_id")["student"].first().to_dict()
+# Sums per bin per student, grouped in the database: an hour-long lecture is 540,000 observations,
+# a few hundred rows of these.
+with ui.explained_database_errors():
+    bins = data.binned(factory, session.id, bin_s)
+totals = analytics.overall(bins)
+mood = analytics.class_mood(bins)
+names = bins.groupby("student_id")["student"].first().to_dict()
 alert_counts = Counter(a.student_id for a in alert_rows if a.student_id is not None)
-summary = analytics.student_summary(frame, dict(alert_counts))
+summary = analytics.student_summary(bins, dict(alert_counts))
 confused = analytics.notable_moments(mood, "confusion", largest=True, bin_s=bin_s)
 disengaged = analytics.notable_moments(mood, "engagement", largest=False, bin_s=bin_s)
 alerts_table = pd.DataFrame([
@@ -50,10 +55,10 @@ alerts_table = pd.DataFrame([
 ], columns=["from", "to", "who", "kind", "message"])
 
 cols = st.columns(5)
-cols[0].metric("Students seen", frame["student_id"].nunique())
+cols[0].metric("Students seen", totals["students"])
 cols[1].metric("Length analysed", analytics.format_t(end_t))
-cols[2].metric("Mean engagement", f"{frame['engagement'].mean():.2f}")
-cols[3].metric("Mean confusion", f"{frame['confusion'].mean():.2f}")
+cols[2].metric("Mean engagement", f"{totals['engagement']:.2f}")
+cols[3].metric("Mean confusion", f"{totals['confusion']:.2f}")
 cols[4].metric("Alerts", len(alert_rows))
 
 st.subheader("Class mood over time")
@@ -66,7 +71,7 @@ st.plotly_chart(mood_fig, key="mood_chart")
 st.subheader("Per-student timeline")
 value = st.radio("Colour by", ["engagement", "emotion", "confusion"], horizontal=True, key="report_heatmap_value",
                  format_func={"engagement": "engagement", "emotion": "dominant emotion", "confusion": "confusion"}.get)
-timeline = analytics.student_timeline(frame, bin_s, value)
+timeline = analytics.student_timeline(bins, value)
 heatmap_fig = charts.timeline_heatmap(timeline, value, bin_s=bin_s)
 st.plotly_chart(heatmap_fig, key="timeline_chart")
 
@@ -96,9 +101,12 @@ content = report_export.ReportContent(
 )
 stem = f"session-{session.id}"
 d1, d2, d3 = st.columns(3)
-d1.download_button("Observations (CSV)", report_export.csv_bytes(frame), file_name=f"{stem}-observations.csv",
-                   mime="text/csv", key="download_csv", on_click="ignore", icon=":material/table_view:")
-# The HTML and PDF are built only when asked for (they take a moment and most visits don't need them).
+# Every download is built only when asked for (a deferred download): the CSV of an hour-long lecture
+# is 150 MB, streamed from the database to a temporary file; the HTML and PDF take a moment, and
+# are made from the aggregates above, not the observations.
+d1.download_button("Observations (CSV)", lambda: report_export.csv_file(factory, session.id),
+                   file_name=f"{stem}-observations.csv", mime="text/csv", key="download_csv", on_click="ignore",
+                   icon=":material/table_view:")
 d2.download_button("Report (HTML)", lambda: report_export.html_report(content), file_name=f"{stem}-report.html",
                    mime="text/html", key="download_html", on_click="ignore", icon=":material/html:")
 d3.download_button("Report (PDF)", lambda: report_export.pdf_report(content), file_name=f"{stem}-report.pdf",

@@ -14,12 +14,14 @@ factory = context.factory()
 session = ui.choose_session(factory, key="students_session")
 with ui.explained_database_errors():
     roster = data.students(factory, session.id)
-    frame = data.observations(factory, session.id)
+    # Totals per student from sums grouped in the database (one bin as wide as the widest choice):
+    # not every observation of an hour-long lecture.
+    bins = data.binned(factory, session.id, analytics.BIN_CHOICES[-1])
 if not roster:
     st.info("No students have been seen in this session yet.", icon=":material/info:")
     st.stop()
 
-summary = analytics.student_summary(frame).set_index("student") if not frame.empty else None
+summary = analytics.student_summary(bins).set_index("student") if not bins.empty else None
 rows = []
 for s in roster:
     stats = summary.loc[s.display_name] if summary is not None and s.display_name in summary.index else None
