@@ -1,4 +1,4 @@
-"""``python -m engine``: detect | process | live | export (DESIGN.md).
+"""``python -m engine``: detect | process | live | export | batch (DESIGN.md; batch: engine/batch.py).
 
 Human text by default, one JSON object with ``--json``. Bad input (missing or unreadable
 file, bad option, unusable database URL) is one ``error: ...`` line on stderr and exit code 2;
@@ -55,6 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_live_source_options(lv)
     _run_options(lv)
     lv.add_argument("--preview", metavar="PATH", help="keep PATH showing the latest annotated frame (JPEG)")
+
+    ba = sub.add_parser("batch", help="analyse many recordings, one session each (on a Ray cluster with --ray)")
+    ba.add_argument("paths", nargs="+", metavar="PATH", help="video files (or folders of images)")
+    ba.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy URL (default {DEFAULT_URL})")
+    ba.add_argument("--ray", metavar="auto|local|ADDRESS",
+                    help="run on Ray: `local` starts one on this machine, `auto` or an address joins a running one "
+                         "(default: one after another in this process)")
+    ba.add_argument("--workers", type=int, help="Ray workers, each holding the model (default: the cluster's CPUs, "
+                                                "or its GPUs)")
+    ba.add_argument("--fps", type=float, help="frames analysed per second (default from the config: 5)")
+    ba.add_argument("--model", help="a .keras model (default models/fer_fast.keras)")
+    ba.add_argument("--config", help="TOML file overriding engine/config.toml")
+    ba.add_argument("--detector", choices=("auto", "full", "sliced"), default=None)
+    ba.add_argument("--json", action="store_true")
 
     ex = sub.add_parser("export", help="write a session's observations to CSV")
     ex.add_argument("--db", default=DEFAULT_URL)
@@ -338,7 +352,14 @@ def one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-COMMANDS = {"detect": cmd_detect, "process": cmd_process, "live": cmd_live, "export": cmd_export}
+def cmd_batch(args) -> int:
+    from engine.batch import cmd_batch as batch
+
+    return batch(args)
+
+
+COMMANDS = {"detect": cmd_detect, "process": cmd_process, "live": cmd_live, "export": cmd_export,
+            "batch": cmd_batch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +128,9 @@ class RunOptions:
     preview: Path | None = None  # live view JPEG
     progress: bool = True  # tqdm bar on stderr
     reid: bool = True
+    # Told the new session's id as soon as its row exists: `engine batch` records each attempt, so
+    # an attempt that a lost worker left "running" can be marked when its retry starts.
+    on_session: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,8 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
             except RecorderError as exc:
                 raise PipelineError(f"cannot start a session in {db_url}: {exc}") from exc
             try:
+                if options.on_session is not None:
+                    options.on_session(recorder.session_id)
                 if source.info.kind in ("image", "folder"):  # each picture is one sighting: its faces cannot be seen twice
                     cfg = cfg.replace("tracker", confirm_hits=1)
                 analyzer = FrameAnalyzer(cfg, model, options.detector, options.reid)

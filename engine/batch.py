@@ -1,0 +1,433 @@
+"""``python -m engine batch PATH... --db URL [--ray auto|local|ADDRESS] [--workers N]``: many
+recordings, one session each (DESIGN.md "Scale", docs/scale.md).
+
+Without ``--ray`` the recordings are analysed one after another in this process (engine
+"local"), the model loaded once. With ``--ray`` each recording is one Ray task on a pool of
+actors, one per worker, each holding the expression model (``num_gpus=1`` per actor where the
+cluster has GPUs). Ray is the job system: there is no queue of our own.
+
+Faults:
+
+* a recording that fails for its own reasons (a corrupt file, a database write refused) fails
+  alone, with its reason, and the batch goes on;
+* a worker process that dies mid-recording (killed, out of memory, its node lost): Ray restarts
+  the actor and runs the task again. Every attempt tells an :class:`AttemptLedger` the session it
+  started; a retry marks the sessions of the attempts before it ``interrupted`` with the note
+  "worker lost mid-recording; retried as session N". So each recording ends with exactly one
+  complete session, and a lost attempt's rows stay under its own session, never mixed into the
+  complete one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from engine.config import EngineConfig
+
+ENGINE_LOCAL, ENGINE_RAY = "local", "ray"
+# A task whose worker died is run again this many times; an actor is restarted this many times in
+# a batch. Bounded: a recording that kills every worker it touches (out of memory) must end.
+TASK_RETRIES = 2
+ACTOR_RESTARTS = 4
+LEDGER_PREFIX = "engine-batch-ledger-"
+LOST_NOTE = "worker lost mid-recording (its process died); retried as session {retry}"
+GAVE_UP_NOTE = "worker lost mid-recording (its process died); gave up after {attempts} attempts"
+# The quiet settings engine/__main__.py gives this process, for worker processes Ray starts.
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "2", "OPENCV_LOG_LEVEL": "FATAL",
+             "OPENCV_FFMPEG_LOGLEVEL": "-8", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@dataclass(frozen=True)
+class RecordingResult:
+    """One recording's outcome. ``session_id`` is None when no session was started (the file
+    could not be opened); ``error`` is empty when the session is complete."""
+
+    path: str
+    session_id: int | None
+    status: str  # complete | interrupted | failed
+    error: str = ""
+    faces: int = 0
+    wall_seconds: float = 0.0
+    attempts: int = 1
+
+
+@dataclass
+class BatchReport:
+    engine: str
+    results: list[RecordingResult] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    workers: int = 1
+
+    @property
+    def failed(self) -> list[RecordingResult]:
+        return [r for r in self.results if r.status != "complete"]
+
+    def as_json(self) -> dict:
+        """The CLI's ``--json`` object (DESIGN.md)."""
+        return {"engine": self.engine, "recordings": len(self.results),
+                "sessions": [{"path": r.path, "session_id": r.session_id, "status": r.status}
+                             for r in self.results if r.session_id is not None],
+                "failed": [{"path": r.path, "error": r.error} for r in self.failed],
+                "wall_seconds": round(self.wall_seconds, 3)}
+
+
+# -- the work of one worker -----------------------------------------------------------------------
+class RecordingWorker:
+    """Loads the expression model once and analyses recordings with it, one at a time. A plain
+    class: the local engine uses it directly, Ray wraps it as an actor."""
+
+    def __init__(self, cfg: EngineConfig, model_path: str | None = None, detector: str | None = None,
+                 model=None):
+        for k, v in QUIET_ENV.items():
+            os.environ.setdefault(k, v)
+        from engine.classify import ExpressionModel
+
+        self.cfg, self.detector = cfg, detector
+        # ``model``: one already loaded (the local engine loads it through the CLI's checks).
+        self.model = model or ExpressionModel(model_path)  # raises training.modelio.ModelError in words
+        self.model.warm_up()
+
+    def ready(self) -> int:
+        """This worker's process id (the pool waits on it: a model that cannot load says so here)."""
+        return os.getpid()
+
+    def process(self, path: str, db_url: str, key: int = 0, ledger=None) -> RecordingResult:
+        """Analyse one recording into a new session; never raises for the recording's own faults.
+
+        ``ledger`` (a Ray actor handle) is told each attempt's session and process, so a retry can
+        mark the attempts before it (which a lost worker left "running"), and one whose worker died
+        after its session was complete is not run twice."""
+        from engine.pipeline import PipelineError, RunOptions, run
+        from engine.sources import SourceError, open_source
+
+        started = time.monotonic()
+        attempts = [1]
+        if ledger is not None:
+            import ray
+
+            done = finished_session(db_url, [sid for sid, _ in ray.get(ledger.attempts.remote(key))])
+            if done is not None:  # the worker died between finishing and answering
+                return RecordingResult(path, done, "complete", wall_seconds=time.monotonic() - started, attempts=2)
+
+        def on_session(session_id: int) -> None:
+            if ledger is None:
+                return
+            import ray
+
+            earlier = ray.get(ledger.started.remote(key, session_id, os.getpid()))
+            attempts[0] = len(earlier) + 1
+            if earlier:
+                mark_lost(db_url, [sid for sid, _ in earlier], LOST_NOTE.format(retry=session_id))
+
+        try:
+            source = open_source(path, self.cfg.sampling.fps)
+        except SourceError as exc:
+            return RecordingResult(path, None, "failed", str(exc), wall_seconds=time.monotonic() - started)
+        options = RunOptions(detector=self.detector, progress=False, on_session=on_session)
+        try:
+            with source:
+                summary = run(source, db_url, self.cfg, options, model=self.model)
+        except PipelineError as exc:
+            return RecordingResult(path, None, "failed", _one_line(exc), wall_seconds=time.monotonic() - started,
+                                   attempts=attempts[0])
+        except Exception as exc:  # an engine fault on this recording: the session is already marked failed
+            return RecordingResult(path, None, "failed", f"engine error: {type(exc).__name__}: {_one_line(exc)}",
+                                   wall_seconds=time.monotonic() - started, attempts=attempts[0])
+        error = "" if summary.status == "complete" else (summary.note or summary.status)
+        return RecordingResult(path, summary.session_id, summary.status, error, summary.faces,
+                               time.monotonic() - started, attempts[0])
+
+
+class AttemptLedger:
+    """Ray actor (no CPU): each recording's attempts in order, as (session id, worker process id)."""
+
+    def __init__(self):
+        self.sessions: dict[int, list[tuple[int, int]]] = {}
+
+    def started(self, key: int, session_id: int, pid: int) -> list[tuple[int, int]]:
+        """Record an attempt; returns the attempts before it."""
+        earlier = list(self.sessions.get(key, []))
+        self.sessions.setdefault(key, []).append((session_id, pid))
+        return earlier
+
+    def attempts(self, key: int) -> list[tuple[int, int]]:
+        return list(self.sessions.get(key, []))
+
+    def all(self) -> dict[int, list[tuple[int, int]]]:
+        return {k: list(v) for k, v in self.sessions.items()}
+
+
+def finished_session(db_url: str, session_ids: list[int]) -> int | None:
+    """The first of these sessions that is complete, if any."""
+    if not session_ids:
+        return None
+    from db import connect
+    from db.models import ClassSession, SessionStatus
+
+    with connect(db_url)() as s:
+        for sid in session_ids:
+            cs = s.get(ClassSession, sid)
+            if cs is not None and cs.status == SessionStatus.complete:
+                return sid
+    return None
+
+
+def mark_lost(db_url: str, session_ids: list[int], note: str) -> None:
+    """Mark sessions a dead worker left running as interrupted (closing their open alerts where
+    the session's writes stopped). A session that is not running any more is left alone."""
+    from sqlalchemy import update
+
+    from db import connect
+    from db.models import Alert, ClassSession, SessionStatus, utcnow
+
+    with connect(db_url)() as s:
+        for sid in session_ids:
+            cs = s.get(ClassSession, sid)
+            if cs is None or cs.status != SessionStatus.running:
+                continue
+            cs.status, cs.note, cs.ended_at = SessionStatus.interrupted, note, utcnow()
+            s.execute(update(Alert).where(Alert.session_id == sid, Alert.end_t.is_(None))
+                      .values(end_t=cs.video_seconds))
+        s.commit()
+
+
+# -- engines --------------------------------------------------------------------------------------
+Progress = Callable[[RecordingResult, int, int], None]
+
+
+def run_local(paths: list[str], db_url: str, worker: RecordingWorker, progress: Progress) -> BatchReport:
+    """One recording after another in this process."""
+    started = time.monotonic()
+    report = BatchReport(ENGINE_LOCAL)
+    for path in paths:
+        result = worker.process(path, db_url)
+        report.results.append(result)
+        progress(result, len(report.results), len(paths))
+        if result.status == "interrupted" and "stopped by" in result.error:  # Ctrl-C: the rest waits
+            break
+    report.wall_seconds = time.monotonic() - started
+    return report
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    workers: int
+    gpus_per_worker: float
+    nodes: int
+
+
+def plan_workers(resources: dict, nodes: int, workers: int | None) -> ClusterPlan:
+    """How many actors and what GPU share each: one per CPU by default, one per GPU where the
+    cluster has GPUs (the FER CNN then runs there); never more GPU than there is."""
+    cpus, gpus = int(resources.get("CPU", 1)), float(resources.get("GPU", 0))
+    n = workers or (int(gpus) if gpus >= 1 else max(cpus, 1))
+    share = 0.0 if gpus <= 0 else min(1.0, gpus / n)
+    return ClusterPlan(n, share, nodes)
+
+
+def start_ray(address: str, workers: int | None) -> bool:
+    """Connect to (``auto``, an address) or start (``local``) a Ray cluster. Returns whether this
+    call started the connection (and so should shut it down). A process already connected (a test,
+    the dashboard) keeps its connection."""
+    if address == "local":
+        # Ray resolves "127.0.0.1" to the machine's routable address on Linux; this setting (read
+        # when ray is imported, so set first) keeps an embedded cluster on the loopback interface.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    for k, v in QUIET_ENV.items():
+        os.environ.setdefault(k, v)
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address == "local":
+        ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR, runtime_env={"env_vars": _worker_env()})
+    else:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR,
+                 runtime_env={"env_vars": _worker_env()})
+    return True
+
+
+def _worker_env() -> dict[str, str]:
+    """Workers import this repository: its root on their path, whatever folder they start in."""
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    return {**QUIET_ENV, "PYTHONPATH": path, **{k: os.environ[k] for k in ("KERAS_BACKEND",) if k in os.environ}}
+
+
+def run_ray(paths: list[str], db_url: str, cfg: EngineConfig, model_path: str | None, detector: str | None,
+            plan: ClusterPlan, progress: Progress) -> BatchReport:
+    """Each recording one task on a pool of model-holding actors; a worker that dies is restarted
+    and its task run again (see the module's docstring)."""
+    import ray
+    from ray.exceptions import RayActorError, RayError
+
+    started = time.monotonic()
+    report = BatchReport(ENGINE_RAY, workers=plan.workers)
+    # Named, so that an operator (or a test) can see which process holds which recording.
+    ledger = ray.remote(num_cpus=0)(AttemptLedger).options(name=f"{LEDGER_PREFIX}{uuid.uuid4().hex[:12]}").remote()
+    actor_cls = ray.remote(RecordingWorker).options(
+        num_cpus=1, num_gpus=plan.gpus_per_worker, max_restarts=ACTOR_RESTARTS, max_task_retries=TASK_RETRIES)
+    actors = [actor_cls.remote(cfg, model_path, detector) for _ in range(plan.workers)]
+    try:
+        ray.get([a.ready.remote() for a in actors])
+    except RayError as exc:
+        raise WorkerStartError(_cause(exc)) from exc
+    idle, running = list(actors), {}  # running: task ref -> (key, path, actor)
+    todo = list(enumerate(paths))
+    results: dict[int, RecordingResult] = {}
+    while todo or running:
+        while todo and idle:
+            key, path = todo.pop(0)
+            actor = idle.pop(0)
+            running[actor.process.remote(path, db_url, key, ledger)] = (key, path, actor)
+        if not running:  # every worker is gone for good: what is left cannot run
+            for key, path in todo:
+                results[key] = RecordingResult(path, None, "failed", "no worker left (all lost)")
+                progress(results[key], len(results), len(paths))
+            break
+        [done], _ = ray.wait(list(running), num_returns=1)
+        key, path, actor = running.pop(done)
+        try:
+            result = ray.get(done)
+            idle.append(actor)
+        except RayActorError as exc:  # the worker died more often than it may be retried
+            attempts = [sid for sid, _ in ray.get(ledger.attempts.remote(key))]
+            if attempts:
+                mark_lost(db_url, attempts, GAVE_UP_NOTE.format(attempts=len(attempts)))
+            result = RecordingResult(path, None, "failed", f"worker lost: {_cause(exc)}", attempts=len(attempts))
+        except RayError as exc:
+            result = RecordingResult(path, None, "failed", f"task failed: {_cause(exc)}")
+            idle.append(actor)
+        results[key] = result
+        progress(result, len(results), len(paths))
+    for a in actors:
+        ray.kill(a)
+    ray.kill(ledger)
+    report.results = [results[k] for k in sorted(results)]
+    report.wall_seconds = time.monotonic() - started
+    return report
+
+
+class WorkerStartError(Exception):
+    """The workers could not start (the model would not load on them)."""
+
+
+def _cause(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None) or exc.__cause__ or exc
+    return _one_line(cause)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+# -- the command ----------------------------------------------------------------------------------
+def check_paths(paths: list[str]) -> list[str]:
+    """The recordings as absolute paths (workers start elsewhere), refusing up front what cannot
+    be a recording; a file that exists but will not decode is left to fail alone in the batch."""
+    from engine.cli import UsageError
+
+    out: list[str] = []
+    for spec in paths:
+        if "://" in spec:
+            raise UsageError(f"{spec} is a stream, not a recording: analyse it with `python -m engine live --stream`")
+        p = Path(spec).expanduser()
+        if not p.exists():
+            raise UsageError(f"file not found: {p}")
+        if p.is_file() and p.stat().st_size == 0:
+            raise UsageError(f"file is empty: {p}")
+        if not os.access(p, os.R_OK):
+            raise UsageError(f"cannot read {p} (permission denied)")
+        resolved = str(p.resolve())
+        if resolved in out:
+            raise UsageError(f"{p} is given twice: each recording once")
+        out.append(resolved)
+    return out
+
+
+def cmd_batch(args) -> int:
+    from engine import cli
+
+    args.cfg = cli._config(args)
+    cli._refuse_in_memory(args.db)
+    if args.workers is not None and args.workers < 1:
+        raise cli.UsageError(f"--workers must be at least 1, not {args.workers}")
+    if args.model and not Path(args.model).expanduser().is_file():
+        raise cli.UsageError(f"model not found: {args.model}")
+    paths = check_paths(args.paths)
+    cli._check_database(args.db)
+    model_path = str(Path(args.model).expanduser().resolve()) if args.model else None
+
+    def progress(r: RecordingResult, done: int, total: int) -> None:
+        what = (f"session {r.session_id} {r.status}, {r.faces} face readings" if r.status == "complete"
+                else f"{r.status}: {r.error}")
+        retried = f" (attempt {r.attempts})" if r.attempts > 1 else ""
+        print(f"[{done}/{total}] {Path(r.path).name}: {what} in {r.wall_seconds:.1f} s{retried}",
+              file=sys.stderr, flush=True)
+
+    stdout = sys.stdout
+    # Ray's driver prints its workers' deaths to stdout (a thread of its own): stdout is the report's.
+    with contextlib.redirect_stdout(sys.stderr):
+        if args.ray is None:
+            worker = RecordingWorker(args.cfg, detector=args.detector, model=cli._load_model(args.model))
+            report = run_local(paths, args.db, worker, progress)
+        else:
+            report = _batch_on_ray(args, paths, model_path, progress)
+    _print_report(report, args.json, stdout)
+    if any(r.status == "interrupted" and "stopped by" in r.error for r in report.results):
+        return cli.EXIT_INTERRUPTED
+    return cli.EXIT_FAILED if report.failed else 0
+
+
+def _batch_on_ray(args, paths: list[str], model_path: str | None, progress: Progress) -> BatchReport:
+    from engine import cli
+
+    try:
+        owned = start_ray(args.ray, args.workers)
+    except Exception as exc:  # no cluster at that address, ports taken
+        raise cli.UsageError(f"cannot reach a Ray cluster at {args.ray}: {_one_line(exc)}") from exc
+    import ray
+
+    try:
+        plan = plan_workers(ray.cluster_resources(), len(ray.nodes()), args.workers)
+        if plan.nodes > 1 and cli._sqlite_target(args.db) is not None:
+            print(f"warning: {plan.nodes} nodes writing one SQLite file: the workers on other nodes cannot reach "
+                  f"{args.db}; use PostgreSQL (docs/scale.md)", file=sys.stderr)
+        print(f"batch: {len(paths)} recordings on {plan.workers} Ray worker{'s' if plan.workers != 1 else ''}"
+              f" ({plan.nodes} node{'s' if plan.nodes != 1 else ''}"
+              f"{f', {plan.gpus_per_worker:g} GPU each' if plan.gpus_per_worker else ''})", file=sys.stderr, flush=True)
+        try:
+            return run_ray(paths, args.db, args.cfg, model_path, args.detector, plan, progress)
+        except WorkerStartError as exc:
+            raise cli.UsageError(f"the workers could not start: {exc}") from exc
+    finally:
+        if owned:
+            ray.shutdown()
+
+
+def _print_report(report: BatchReport, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        print(json.dumps(report.as_json()), file=out, flush=True)
+        return
+    n, bad = len(report.results), len(report.failed)
+    per_hour = 3600 * n / report.wall_seconds if report.wall_seconds > 0 else 0.0
+    print(f"{n} recording{'s' if n != 1 else ''} in {report.wall_seconds:.1f} s ({report.engine} engine, "
+          f"{per_hour:.0f} recordings/hour): {n - bad} complete, {bad} not", file=out)
+    for r in report.results:
+        if r.session_id is not None:
+            print(f"  session {r.session_id} {r.status}: {r.path}", file=out)
+    for r in report.failed:
+        print(f"  failed: {r.path}: {r.error}", file=out)

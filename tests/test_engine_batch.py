@@ -1,0 +1,194 @@
+"""``python -m engine batch``: many recordings, one session each, in this process or on a real
+local Ray cluster (two worker processes), on SQLite and on PostgreSQL; a corrupt file fails
+alone; a worker killed mid-recording is retried by Ray and leaves exactly one complete session."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from engine_support import demo_module, need_model
+
+from db import connect
+from db.models import ClassSession, Observation, SessionStatus
+from engine import batch, cli
+
+SIZE, GRID = (480, 270), (2, 3)
+CONTRACT = {"engine", "recordings", "sessions", "failed", "wall_seconds"}
+# The full-range detector alone: these clips' faces are large enough, and the tiled search's set-up
+# would cost more than the clips themselves on a 2-core machine.
+FAST = ["--detector", "full"]
+
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="ray is not installed (requirements.txt pins ray==2.60.0)")
+
+
+@pytest.fixture(scope="module")
+def clips(fer_data, tmp_path_factory):
+    """2x3 galleries of neutral FER faces at 5 fps: 3 s and 8 s; and a corrupt mp4 (its head only)."""
+    need_model()
+    demo = demo_module()
+    test = fer_data.split("PrivateTest")
+    faces = np.flatnonzero(test.labels == 6)[:12]
+    tmp = tmp_path_factory.mktemp("batch")
+    out = {}
+    for name, seconds, first in (("short", 3, 0), ("long", 8, 6)):
+        schedule = [demo.Segment(tile=k, start=0, end=seconds, label="neutral", face=int(faces[first + k]))
+                    for k in range(6)]
+        out[name] = tmp / f"{name}.mp4"
+        demo.render_gallery(out[name], test.images, schedule, size=SIZE, grid=GRID, fps=5.0, jitter=False)
+    out["corrupt"] = tmp / "corrupt.mp4"
+    out["corrupt"].write_bytes(out["long"].read_bytes()[:4000])
+    return {k: str(v) for k, v in out.items()}
+
+
+def _one_json(out: str) -> dict:
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 1, out
+    report = json.loads(lines[0])
+    assert set(report) == CONTRACT, report
+    assert all(set(s) == {"path", "session_id", "status"} for s in report["sessions"]), report
+    assert isinstance(report["wall_seconds"], float) and report["wall_seconds"] > 0
+    return report
+
+
+def _sessions(db_url: str) -> list[ClassSession]:
+    with connect(db_url)() as s:
+        return list(s.query(ClassSession).order_by(ClassSession.id))
+
+
+def _observations(db_url: str, session_id: int) -> tuple[int, int]:
+    """(rows, distinct student-and-time pairs) of a session: equal when nothing is duplicated."""
+    with connect(db_url)() as s:
+        rows = [(o.student_id, o.t) for o in s.query(Observation).filter(Observation.session_id == session_id)]
+    return len(rows), len(set(rows))
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, clips):
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    for args, expected in [([str(tmp_path / "none.mp4")], "file not found"),
+                           ([clips["short"], "--workers", "0"], "--workers must be at least 1"),
+                           ([clips["short"], clips["short"]], "given twice"),
+                           (["rtsp://camera/1"], "is a stream, not a recording")]:
+        code = cli.main(["batch", *args, "--db", db, "--json"])
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert code == 2 and captured.out == "", (args, captured)
+        assert err.startswith("error: ") and expected in err and len(err.splitlines()) == 1, err
+
+
+def test_local_batch_corrupt_file_fails_alone(db_url, clips, capsys):
+    code = cli.main(["batch", clips["corrupt"], clips["short"], "--db", db_url, "--json", *FAST])
+    captured = capsys.readouterr()
+    report = _one_json(captured.out)
+    assert code == cli.EXIT_FAILED, captured.err
+    assert report["engine"] == "local" and report["recordings"] == 2
+    [session] = report["sessions"]
+    assert session["path"] == clips["short"] and session["status"] == "complete"
+    [failed] = report["failed"]
+    assert failed["path"] == clips["corrupt"] and "not a readable video" in failed["error"]
+    [row] = _sessions(db_url)
+    assert row.id == session["session_id"] and row.status == SessionStatus.complete and row.source == clips["short"]
+    rows, distinct = _observations(db_url, row.id)
+    assert rows > 0 and rows == distinct
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A real local Ray cluster of two CPUs (two worker processes), shared by this module's tests."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("ray is not installed (requirements.txt pins ray==2.60.0)")
+    owned = batch.start_ray("local", 2)
+    import ray
+
+    yield ray
+    if owned:
+        ray.shutdown()
+
+
+class WorkerKiller(threading.Thread):
+    """Kills (SIGKILL) the worker process analysing recording ``key`` once that attempt's session
+    has observations in the database, i.e. mid-recording; once."""
+
+    def __init__(self, ray, db_url: str, key: int, timeout: float = 240.0):
+        super().__init__(daemon=True)
+        self.ray, self.db_url, self.key, self.timeout = ray, db_url, key, timeout
+        self.killed: tuple[int, int] | None = None  # (session id, pid)
+        self.attempts: dict[int, list[tuple[int, int]]] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+            names = [a["name"] for a in self.ray.util.list_named_actors(all_namespaces=True)
+                     if a["name"].startswith(batch.LEDGER_PREFIX)]
+            if not names:
+                continue
+            try:
+                ledger = self.ray.get_actor(names[0], namespace=self._namespace(names[0]))
+                attempts = self.ray.get(ledger.all.remote(), timeout=10)
+            except Exception:  # the batch ended meanwhile
+                continue
+            if self.key not in attempts or len(attempts) < 2:  # both workers busy: then strike
+                continue
+            session_id, pid = attempts[self.key][0]
+            if _observations(self.db_url, session_id)[0] == 0:
+                continue
+            self.attempts = attempts
+            os.kill(pid, signal.SIGKILL)
+            self.killed = (session_id, pid)
+            return
+
+    def _namespace(self, name: str) -> str:
+        return next(a["namespace"] for a in self.ray.util.list_named_actors(all_namespaces=True) if a["name"] == name)
+
+
+@needs_ray
+def test_ray_batch_two_workers_survives_a_killed_worker(db_url, clips, ray_cluster, capsys):
+    """--ray local --workers 2 on two clips and a corrupt file; the worker of the long clip is
+    killed mid-recording: Ray restarts it and runs the recording again."""
+    killer = WorkerKiller(ray_cluster, db_url, key=0)
+    killer.start()
+    try:
+        code = cli.main(["batch", clips["long"], clips["short"], clips["corrupt"], "--db", db_url,
+                         "--ray", "local", "--workers", "2", "--json", "--fps", "2", *FAST])
+    finally:
+        killer.stop.set()
+        killer.join()
+    captured = capsys.readouterr()
+    assert killer.killed is not None, f"the long clip finished before its worker could be killed: {captured.err}"
+    report = _one_json(captured.out)
+    assert code == cli.EXIT_FAILED, captured.err
+    assert "on 2 Ray workers" in captured.err, captured.err
+    assert report["engine"] == "ray" and report["recordings"] == 3
+    # two worker processes really shared the batch
+    assert killer.attempts[0][0][1] != killer.attempts[1][0][1], killer.attempts
+    assert [(s["path"], s["status"]) for s in report["sessions"]] == [(clips["long"], "complete"),
+                                                                       (clips["short"], "complete")]
+    [failed] = report["failed"]
+    assert failed["path"] == clips["corrupt"] and "not a readable video" in failed["error"]
+    assert "(attempt 2)" in captured.err, captured.err
+
+    rows = {r.id: r for r in _sessions(db_url)}
+    lost_id, _ = killer.killed
+    long_id = report["sessions"][0]["session_id"]
+    assert long_id != lost_id
+    # exactly one complete session per recording; the lost attempt is interrupted, with a note
+    for path in (clips["long"], clips["short"]):
+        assert sum(r.source == path and r.status == SessionStatus.complete for r in rows.values()) == 1
+    assert set(rows) == {lost_id, long_id, report["sessions"][1]["session_id"]}
+    lost = rows[lost_id]
+    assert lost.status == SessionStatus.interrupted and lost.source == clips["long"]
+    assert "worker lost mid-recording" in lost.note and f"retried as session {long_id}" in lost.note
+    # the retry analysed the whole clip into its own session; nothing duplicated in either
+    n_long, distinct = _observations(db_url, long_id)
+    n_lost, distinct_lost = _observations(db_url, lost_id)
+    assert n_long == distinct and n_lost == distinct_lost and 0 < n_lost < n_long
+    assert rows[long_id].frames_analyzed == 16  # 8 s at 2 frames/s
