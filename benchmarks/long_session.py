@@ -8,8 +8,10 @@ memory. SQLite and PostgreSQL (a throwaway server, tests/pg_server.py).
     .venv/bin/python -m benchmarks.long_session [--db sqlite postgresql] [--minutes 60] [--students 30]
 
 Each measurement runs in a fresh child process, so its peak RSS is the dashboard's alone (not the
-generator's). Targets (issue 12): report <= 3 s, live refresh <= 1 s, memory < 500 MB, CSV export
-<= 20 s with flat memory.
+generator's); CPU seconds of that process are printed beside the wall times (on SQLite they
+include the database's work, on PostgreSQL the server's is not in them), since the wall times
+depend on what else the machine runs. Targets (issue 12): report <= 3 s, live refresh <= 1 s,
+memory < 500 MB, CSV export <= 20 s with flat memory.
 """
 
 from __future__ import annotations
@@ -126,9 +128,13 @@ def _app(url: str, uploads: str):
     return at
 
 
+_CPU: dict[str, float] = {}  # CPU seconds of this process for the last _timed call (the app runs in a thread)
+
+
 def _timed(fn) -> float:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
+    _CPU["last"] = time.process_time() - c0
     return time.perf_counter() - t0
 
 
@@ -143,12 +149,19 @@ def measure_live(url: str, uploads: str) -> dict:
     _check(at)
     refresh = _timed(at.run)  # what the monitor's timer does every few seconds
     _check(at)
-    return {"live_first_s": first, "live_refresh_s": refresh, "peak_rss_mb": _peak_rss_mb()}
+    return {"live_first_s": first, "live_refresh_s": refresh, "live_refresh_cpu_s": _CPU["last"],
+            "peak_rss_mb": _peak_rss_mb()}
 
 
 def measure_pages(url: str, uploads: str) -> dict:
     at = _app(url, uploads)
+    # The dashboard already serving (its modules imported, the database opened): the landing page
+    # (Live class, showing no running session) first, as a teacher's browser would. Its time is the
+    # process's cold start, reported apart.
+    cold = _timed(at.run)
+    _check(at)
     first = _timed(lambda: at.switch_page("views/report.py").run())
+    first_cpu = _CPU["last"]
     _check(at)
     current = at.select_slider(key="report_bin").value
     other = 60 if current != 60 else 30
@@ -158,7 +171,7 @@ def measure_pages(url: str, uploads: str) -> dict:
     _check(at)
     students = _timed(lambda: at.switch_page("views/students.py").run())
     _check(at)
-    return {"report_first_s": first, "report_bin_change_s": change, "report_colour_change_s": colour,
+    return {"cold_start_s": cold, "report_first_s": first, "report_first_cpu_s": first_cpu, "report_bin_change_s": change, "report_colour_change_s": colour,
             "students_s": students, "peak_rss_mb": _peak_rss_mb()}
 
 
@@ -168,6 +181,7 @@ def measure_csv(url: str, session_id: int, out: str) -> dict:
     from db import connect
 
     rss_before = _peak_rss_mb()
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     with connect(url)() as s:
         try:
@@ -180,7 +194,7 @@ def measure_csv(url: str, session_id: int, out: str) -> dict:
         else:
             with open(out, "w", newline="") as f:
                 write_csv(s, session_id, f)
-    return {"csv_s": time.perf_counter() - t0, "csv_mb": os.path.getsize(out) / 1e6,
+    return {"csv_s": time.perf_counter() - t0, "csv_cpu_s": time.process_time() - cpu0, "csv_mb": os.path.getsize(out) / 1e6,
             "csv_rss_before_mb": rss_before, "csv_peak_rss_mb": _peak_rss_mb()}
 
 
@@ -217,11 +231,14 @@ def run(kind: str, url: str, minutes: float, students: int, fps: float, folder: 
 def _print(r: dict) -> None:
     print(f"{r['database']}: {r['observations']:,} observations (generated in {r['generate_s']:.0f} s)")
     print(f"  live page: first {r['live_first_s']:.2f} s, refresh {r['live_refresh_s']:.2f} s "
+          f"({r['live_refresh_cpu_s']:.2f} s CPU in the dashboard process) "
           f"(target <= 1 s); peak RSS {r['live_peak_rss_mb']:.0f} MB")
-    print(f"  report: first render {r['report_first_s']:.2f} s, time-bin change {r['report_bin_change_s']:.2f} s, "
+    print(f"  dashboard process cold start (imports, database opened, landing page): {r['cold_start_s']:.2f} s")
+    print(f"  report: first render {r['report_first_s']:.2f} s ({r['report_first_cpu_s']:.2f} s CPU in the dashboard "
+          f"process), time-bin change {r['report_bin_change_s']:.2f} s, "
           f"colour change {r['report_colour_change_s']:.2f} s (target <= 3 s)")
     print(f"  students page: {r['students_s']:.2f} s; dashboard peak RSS {r['peak_rss_mb']:.0f} MB (target < 500 MB)")
-    print(f"  CSV export: {r['csv_s']:.1f} s, {r['csv_mb']:.0f} MB of CSV, RSS {r['csv_rss_before_mb']:.0f} MB "
+    print(f"  CSV export: {r['csv_s']:.1f} s ({r['csv_cpu_s']:.1f} s CPU in this process), {r['csv_mb']:.0f} MB of CSV, RSS {r['csv_rss_before_mb']:.0f} MB "
           f"before -> {r['csv_peak_rss_mb']:.0f} MB peak (target <= 20 s, flat)")
 
 

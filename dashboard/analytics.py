@@ -48,10 +48,25 @@ def bin_observations(frame: pd.DataFrame, bin_s: float) -> pd.DataFrame:
     out = pd.DataFrame({
         "n": g.size(), "t_min": g["t"].min(), "t_max": g["t"].max(),
         "engagement_sum": g["engagement"].sum(), "confusion_sum": g["confusion"].sum(),
-        **{f"p_{e}": g[e].sum() for e in EMOTIONS}, **{f"n_{e}": g[f"n_{e}"].sum() for e in EMOTIONS},
+        **{f"n_{e}": g[f"n_{e}"].sum() for e in EMOTIONS},
         "student": g["student"].first(),
     }).reset_index()
     return out[[*BIN_COLUMNS, "student"]]
+
+
+def coarsen(bins: pd.DataFrame, bin_s: float) -> pd.DataFrame:
+    """Sums per finer bin (a width that divides ``bin_s``) regrouped into ``bin_s`` bins: the same
+    table the database would give for ``bin_s`` (sums and counts add, first/last times take the
+    min/max), so a change of bin width needs no new query."""
+    if bins.empty:
+        return bins
+    g = bins.assign(bin=(bins["bin"] // bin_s) * bin_s).groupby(["bin", "student_id"], sort=True)
+    sums = ["n", "engagement_sum", "confusion_sum", *(f"n_{e}" for e in EMOTIONS)]
+    out = g[sums].sum().join(g["t_min"].min()).join(g["t_max"].max())
+    if "student" in bins.columns:
+        out = out.join(g["student"].first())
+    out = out.reset_index()
+    return out[[c for c in (*BIN_COLUMNS, "student") if c in out.columns]]
 
 
 def _dominant(counts: pd.DataFrame) -> pd.Series:

@@ -185,13 +185,15 @@ def observations(factory: sessionmaker, session_id: int, since_t: float | None =
         return repo.observations_frame(s, session_id, since_t=since_t)
 
 
-def binned(factory: sessionmaker, session_id: int, bin_s: float, since_t: float | None = None) -> pd.DataFrame:
+def binned(factory: sessionmaker, session_id: int, bin_s: float, since_t: float | None = None,
+           names: bool = True) -> pd.DataFrame:
     """Observations summed per time bin per student, in SQL (:func:`db.aggregates.binned_observations`),
-    with each student's display name as ``student``."""
+    with each student's display name as ``student`` (unless ``names`` is False)."""
     with reading(factory) as s:
         bins = aggregates.binned_observations(s, session_id, bin_s, since_t=since_t)
-        names = {st.id: st.display_name for st in repo.students(s, session_id)}
-    bins["student"] = bins["student_id"].map(names)
+        if names:
+            names_by_id = {st.id: st.display_name for st in repo.students(s, session_id)}
+            bins["student"] = bins["student_id"].map(names_by_id)
     return bins
 
 

@@ -9,17 +9,18 @@ mean is a sum of sums over a sum of counts; a coarser bin is a sum of finer ones
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Integer, case, cast, func, literal_column, select
+from sqlalchemy import Integer, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from db.models import Observation
 
 EMOTION_COLUMNS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # One row per (bin, student_id): bin start (s); observations; first and last media time; sums of
-# engagement, confusion and each probability; how many observations had each dominant emotion.
+# engagement and confusion; how many observations had each dominant emotion. (What the pages
+# show, no more: each further SUM costs about a tenth more time over an hour's rows.)
 BIN_COLUMNS = (
     "bin", "student_id", "n", "t_min", "t_max", "engagement_sum", "confusion_sum",
-    *(f"p_{e}" for e in EMOTION_COLUMNS), *(f"n_{e}" for e in EMOTION_COLUMNS),
+    *(f"n_{e}" for e in EMOTION_COLUMNS),
 )
 
 
@@ -41,8 +42,8 @@ def binned_observations(s: Session, session_id: int, bin_s: float, since_t: floa
         select(
             index, o.student_id, func.count().label("n"), func.min(o.t), func.max(o.t),
             func.sum(o.engagement), func.sum(o.confusion),
-            *(func.sum(getattr(o, e)) for e in EMOTION_COLUMNS),
-            *(func.sum(case((o.emotion == e, 1), else_=0)) for e in EMOTION_COLUMNS),
+            # COUNT(*) FILTER (WHERE ...): SQLite 3.30+ and PostgreSQL; half the time of SUM(CASE ...)
+            *(func.count().filter(o.emotion == e) for e in EMOTION_COLUMNS),
         )
         .where(o.session_id == session_id)
         .group_by(literal_column("bin_index"), o.student_id)
@@ -55,7 +56,7 @@ def binned_observations(s: Session, session_id: int, bin_s: float, since_t: floa
     counts = ["n", *(f"n_{e}" for e in EMOTION_COLUMNS)]
     frame[counts] = frame[counts].astype("int64")
     sums = [c for c in BIN_COLUMNS[3:] if c not in counts]
-    frame[sums] = frame[sums].astype(float)  # PostgreSQL's SUM of a count arrives as Decimal
+    frame[sums] = frame[sums].astype(float)
     frame["student_id"] = frame["student_id"].astype("int64")
     return frame
 

@@ -66,6 +66,13 @@ def test_sql_bins_equal_the_bins_of_the_raw_observations(lecture):
             assert len(sql) == len(pandas)
             for c in aggregates.BIN_COLUMNS:
                 assert np.allclose(sql[c].to_numpy(dtype=float), pandas[c].to_numpy(dtype=float)), (bin_s, c)
+        # What the pages do: fetch 5 s sums once, regroup them for wider bins.
+        fine = aggregates.binned_observations(s, sid, 5)
+        for bin_s in (15, 60, 600):
+            wide = analytics.coarsen(fine, bin_s)
+            sql = aggregates.binned_observations(s, sid, bin_s)
+            assert np.allclose(wide[list(aggregates.BIN_COLUMNS)].to_numpy(dtype=float),
+                               sql[list(aggregates.BIN_COLUMNS)].to_numpy(dtype=float)), bin_s
         recent = aggregates.last_t(s, sid)
     assert recent == raw["t"].max()
 

@@ -14,9 +14,9 @@ factory = context.factory()
 session = ui.choose_session(factory, key="students_session")
 with ui.explained_database_errors():
     roster = data.students(factory, session.id)
-    # Totals per student from sums grouped in the database (one bin as wide as the widest choice):
-    # not every observation of an hour-long lecture.
-    bins = data.binned(factory, session.id, analytics.BIN_CHOICES[-1])
+    # Totals per student from sums grouped in the database (the report's cached ones, regrouped into
+    # the widest bin): not every observation of an hour-long lecture.
+    bins = context.binned(session.id, analytics.BIN_CHOICES[-1])
 if not roster:
     st.info("No students have been seen in this session yet.", icon=":material/info:")
     st.stop()
