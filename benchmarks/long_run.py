@@ -55,9 +55,9 @@ class Sample:
 class LoopedSource(Source):
     """``path`` played until ``seconds`` of media, each pass continuing the media clock."""
 
-    def __init__(self, path: Path, fps: float, seconds: float):
+    def __init__(self, path: Path, fps: float, seconds: float, window_s: float):
         super().__init__(fps)
-        self.path, self.seconds = path, seconds
+        self.path, self.seconds, self.window_s = path, seconds, window_s
         with VideoFileSource(path, fps) as first:
             self.info = replace(first.info, duration=seconds)
             self.pass_s = first.info.duration
@@ -72,6 +72,8 @@ class LoopedSource(Source):
                     if t >= self.seconds:
                         return
                     self.samples.append(Sample(t, time.perf_counter(), time.process_time(), rss_mb()))
+                    if self.samples[-1].t // self.window_s > self.samples[-2 if n else -1].t // self.window_s:
+                        print_window(windows(self.samples, self.window_s)[-1])  # so far, in case the hour is cut short
                     yield replace(frame, index=n, t=t)
                     n += 1
             offset += self.pass_s
@@ -88,6 +90,14 @@ def windows(samples: list[Sample], window_s: float) -> list[tuple[float, float, 
     return out
 
 
+HEADER = "from (min) | real-time x | CPU s per media s | RSS MB at end"
+
+
+def print_window(row: tuple[float, float, float, float]) -> None:
+    start, rtf, cpu, mem = row
+    print(f"{start:10.1f} | {rtf:11.2f} | {cpu:17.3f} | {mem:13.0f}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(ROOT / "assets" / "demo_class.mp4"))
@@ -102,8 +112,9 @@ def main() -> int:
 
     print(f"machine: {describe()}")
     cfg = load_config().replace("sampling", fps=args.fps)
-    source = LoopedSource(Path(args.video), args.fps, args.minutes * 60)
+    source = LoopedSource(Path(args.video), args.fps, args.minutes * 60, args.window * 60)
     print(f"video: {args.video} ({source.pass_s:.0f} s) looped to {args.minutes:g} min at {args.fps:g} fps", flush=True)
+    print(HEADER, flush=True)
     model = ExpressionModel()
     with tempfile.TemporaryDirectory() as tmp, source:
         summary = run(source, f"sqlite:///{Path(tmp) / 'long.db'}", cfg, RunOptions(progress=False), model=model)
@@ -112,9 +123,9 @@ def main() -> int:
           f"{summary.alerts} alerts, database {db_mb:.0f} MB; wall {summary.wall_seconds:.0f} s for "
           f"{summary.video_seconds:.0f} s: real-time factor {summary.video_seconds / summary.wall_seconds:.2f}")
     rows = windows(source.samples, args.window * 60)
-    print("from (min) | real-time x | CPU s per media s | RSS MB at end")
-    for start, rtf, cpu, mem in rows:
-        print(f"{start:10.1f} | {rtf:11.2f} | {cpu:17.3f} | {mem:13.0f}")
+    print(HEADER)
+    for row in rows:
+        print_window(row)
     if len(rows) >= 2:
         first, last = rows[0], rows[-1]
         print(f"last window vs first: speed {last[1] / first[1]:.3f}x, CPU per media s {last[2] / first[2]:.3f}x; "

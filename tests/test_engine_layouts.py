@@ -64,7 +64,7 @@ def test_a_gallery_family_gives_one_student_per_participant(rows, cols, width, h
     assert truth.participants - 2 <= len(students) <= truth.participants
 
 
-@pytest.mark.xfail(strict=True, reason="after the reshuffle 11 of 49 participants read under 90 % as one student")
+@pytest.mark.xfail(strict=True, reason="after the reshuffle 20 of 48 participants read under 90 % as one student: HOG re-id on 50-80 px faces that also change FER face every 3-6 s")
 def test_a_49_tile_gallery_keeps_every_student_through_a_reshuffle(model, tmp_path, fer_data):
     truth = make_gallery(tmp_path / "g.mp4", 7, 7, 1920, 1080, seconds=6, seed=3, reshuffle_at=3.0)
     seen: dict[int, Counter] = {}  # participant -> students recorded on their face
