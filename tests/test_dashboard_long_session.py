@@ -7,6 +7,7 @@ they read every row. Timing is benchmarked (benchmarks/long_session.py), not ass
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import numpy as np
@@ -19,11 +20,12 @@ from benchmarks.long_session import finish, generate
 from dashboard import analytics
 from dashboard.auth import USER_KEY, SignedInUser
 from dashboard.config import ENV_DB, ENV_UPLOADS
-from db import aggregates, connect
+from db import aggregates, connect, export
 from db import repository as repo
 
 EMOTIONS = list(analytics.EMOTIONS)
 MINUTES, STUDENTS, FPS = 10, 10, 5.0
+NAME = 'Zoë "Z", Ng'  # a name the CSV has to quote
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -36,7 +38,7 @@ def lecture(request, tmp_path_factory):
     sid = generate(db_url, MINUTES, STUDENTS, FPS)
     finish(db_url, sid, MINUTES * 60, FPS)
     with connect(db_url)() as s:
-        repo.rename_student(s, repo.students(s, sid)[3].id, "Zoë")  # names, not only "Student N", reach the page
+        repo.rename_student(s, repo.students(s, sid)[3].id, NAME)  # names, not only "Student N", reach the page
         raw = repo.observations_frame(s, sid)
     return db_url, sid, raw
 
@@ -75,6 +77,20 @@ def test_sql_bins_equal_the_bins_of_the_raw_observations(lecture):
                                sql[list(aggregates.BIN_COLUMNS)].to_numpy(dtype=float)), bin_s
         recent = aggregates.last_t(s, sid)
     assert recent == raw["t"].max()
+
+
+def test_streamed_csv_has_every_observation_of_the_lecture(lecture):
+    url, sid, raw = lecture
+    out = io.StringIO(newline="")
+    with connect(url)() as s:
+        assert export.write_csv(s, sid, out, chunk_rows=4_000) == len(raw) == MINUTES * 60 * FPS * STUDENTS - 600
+    back = pd.read_csv(io.StringIO(out.getvalue()), float_precision="round_trip")
+    assert tuple(back.columns) == repo.EXPORT_COLUMNS
+    expected = raw[list(repo.EXPORT_COLUMNS)].reset_index(drop=True)
+    assert NAME in set(back["student"])
+    pd.testing.assert_frame_equal(back.drop(columns=["wall_time"]), expected.drop(columns=["wall_time"]),
+                                  check_dtype=False, check_exact=True)  # every float's digits, exactly
+    assert (pd.to_datetime(back["wall_time"]) == pd.to_datetime(expected["wall_time"])).all()
 
 
 def _array(value) -> np.ndarray:
@@ -124,7 +140,7 @@ def test_report_of_a_long_session_shows_the_numbers_of_its_raw_observations(lect
         table = binned.pivot_table(index="student", columns="bin", values="engagement", aggfunc="mean")
         heat = _traces(at.get("plotly_chart")[1])["heatmap"]
         order = list(binned.sort_values(["t", "student_id"]).drop_duplicates("student_id")["student"])
-        assert list(heat["y"]) == order and "Zoë" in order
+        assert list(heat["y"]) == order and NAME in order
         assert np.allclose(_array(heat["z"]).astype(float), table.loc[order].to_numpy(), equal_nan=True)
 
     at.radio(key="report_heatmap_value").set_value("emotion").run()
