@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import timedelta
 
 import pandas as pd
 from sqlalchemy import delete, func, select, update
@@ -186,14 +186,35 @@ def count_users(s: Session) -> int:
     return s.scalar(select(func.count()).select_from(User)) or 0
 
 
-def mark_running_as_interrupted(s: Session, older_than: datetime | None = None) -> int:
-    """Sessions left 'running' by a process that died (power cut, kill -9)."""
-    q = update(ClassSession).where(ClassSession.status == SessionStatus.running)
-    if older_than is not None:
-        q = q.where(ClassSession.started_at < older_than)
-    n = s.execute(q.values(status=SessionStatus.interrupted, note="engine stopped without finishing")).rowcount
+# A running engine stamps its session at least this often (engine/recorder.py's heartbeat); a
+# "running" session silent for STALE_AFTER_S has lost its engine (killed, crashed, power cut).
+STALE_AFTER_S = 60.0
+
+
+def heartbeat(s: Session, session_id: int) -> None:
+    """The engine is alive: stamp the session (between batches too, e.g. while the model loads)."""
+    s.execute(update(ClassSession).where(ClassSession.id == session_id).values(heartbeat_at=utcnow()))
     s.commit()
-    return n
+
+
+def mark_running_as_interrupted(s: Session, stale_after_s: float = STALE_AFTER_S) -> list[int]:
+    """Mark "running" sessions whose engine has given no sign of life (heartbeat, else start) for
+    ``stale_after_s`` seconds as interrupted, keeping what they recorded; returns their ids.
+    Called when the dashboard starts, on the live page and when an engine starts."""
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    last_sign = func.coalesce(ClassSession.heartbeat_at, ClassSession.started_at)
+    stale = list(s.scalars(select(ClassSession.id).where(ClassSession.status == SessionStatus.running,
+                                                         last_sign < cutoff)))
+    if stale:
+        # The same condition again: an engine that stamped its session meanwhile keeps it running.
+        s.execute(
+            update(ClassSession).where(ClassSession.id.in_(stale), ClassSession.status == SessionStatus.running,
+                                       last_sign < cutoff)
+            .values(status=SessionStatus.interrupted, ended_at=last_sign,
+                    note=f"engine stopped without finishing (no sign of life for {stale_after_s:.0f} s)"),
+        )
+    s.commit()
+    return stale
 
 
 def iter_session_ids(s: Session) -> Iterable[int]:

@@ -94,7 +94,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 def add_live_source_options(p: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--camera", type=int, metavar="N", help="camera number (default 0)")
-    group.add_argument("--stream", metavar="URL", help="a network stream (rtsp://, http://)")
+    group.add_argument("--stream", metavar="URL",
+                       help="a network stream (rtsp://, http://), or a video file replayed at its own speed as if live")
     group.add_argument("--screen", action="store_true",
                        help="the screen: a Zoom/Meet/Teams gallery view (with --monitor, --region)")
     group.add_argument("--feed", metavar="PATH",

@@ -110,6 +110,7 @@ class RecorderConfig:
     flush_seconds: float
     flush_rows: int
     retry_s: float
+    heartbeat_s: float
 
 
 @dataclass(frozen=True)

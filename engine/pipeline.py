@@ -27,7 +27,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from db import connect
+from db import repository as repo
 from db.connection import DatabaseError
 from db.models import SessionStatus
 from engine.align import model_inputs
@@ -183,6 +186,16 @@ class StopRequest:
                 signal.signal(sig, handler)
 
 
+def _close_abandoned_sessions(factory) -> None:
+    """Sessions another engine left "running" when it died are marked interrupted as this one
+    starts (a best effort: a database that is locked now is the recorder's business)."""
+    try:
+        with factory() as s:
+            repo.mark_running_as_interrupted(s)
+    except SQLAlchemyError:
+        pass
+
+
 def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | None = None,
         model: ExpressionModel | None = None, stop: StopRequest | None = None) -> RunSummary:
     """Analyse ``source`` into a new session in ``db_url``; returns its summary.
@@ -196,6 +209,7 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
         factory = connect(db_url)
     except DatabaseError as exc:
         raise PipelineError(str(exc)) from exc
+    _close_abandoned_sessions(factory)
     recorder = Recorder(factory, cfg.recorder, on_wait=lambda message: _say(bar, message))
     fps = cfg.sampling.fps
     stop = stop if stop is not None else StopRequest()  # not `or`: an unset StopRequest is falsy

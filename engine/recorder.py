@@ -16,6 +16,7 @@ constraint broken, a read-only file) fails at once.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,31 @@ from training.labels import EMOTIONS
 
 class RecorderError(Exception):
     """The database refused a write (locked past the busy timeout, read-only, gone)."""
+
+
+class Heartbeat:
+    """Stamps the session every ``every_s`` wall seconds from a thread of its own, so that a
+    session whose engine died (killed, crashed, power cut) can be told from one that is busy:
+    batches stamp it too, but none comes while the model loads or a slow frame runs.
+    ``db.repository.mark_running_as_interrupted`` reads the stamp."""
+
+    def __init__(self, factory: sessionmaker, session_id: int, every_s: float):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(factory, session_id, every_s),
+                                        name=f"heartbeat-{session_id}", daemon=True)
+        self._thread.start()
+
+    def _run(self, factory: sessionmaker, session_id: int, every_s: float) -> None:
+        with factory() as s:
+            while not self._stop.wait(every_s):
+                try:
+                    repo.heartbeat(s, session_id)
+                except SQLAlchemyError:  # locked or away: the batches' retries report that; beat again later
+                    s.rollback()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -77,6 +103,7 @@ class Recorder:
     _alerts: list[AlertEvent] = field(default_factory=list)
     _open_alerts: dict[tuple[str, int | None], int] = field(default_factory=dict)  # -> alerts.id
     _last_flush_t: float = 0.0
+    _heartbeat: Heartbeat | None = None
     on_wait: Callable[[str], None] = lambda message: None  # told of each wait for the database
     waited_s: float = 0.0  # wall seconds spent waiting for the database, all batches
 
@@ -95,12 +122,14 @@ class Recorder:
                 raise RecorderError(describe_db_error(exc)) from exc
 
         self.session_id = self._retrying(create).id
+        self._heartbeat = Heartbeat(self.factory, self.session_id, self.cfg.heartbeat_s)
         return self.session_id
 
     def finish(self, status: SessionStatus, note: str, video_seconds: float, frames: int, retry: bool = True) -> None:
         """Mark the session ended (closing its open alerts at ``video_seconds``); ``retry=False``
         tries once (marking a run failed because the database already failed it)."""
         s = self._session()
+        self._stop_heartbeat()  # ended: a late stamp must not follow the final status
 
         def end():
             try:
@@ -117,9 +146,15 @@ class Recorder:
             end()
 
     def close(self) -> None:
+        self._stop_heartbeat()
         if self._s is not None:
             self._s.close()
             self._s = None
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
 
     # -- per frame ---------------------------------------------------------------------------
     def label(self, key: int) -> str:

@@ -324,6 +324,42 @@ def test_signal_during_start_up_ends_the_session_interrupted(sig, gallery_video,
     assert json.loads(out.strip().splitlines()[-1])["frames_analyzed"] == 0
 
 
+def test_a_killed_engine_s_session_is_marked_interrupted_and_a_living_one_is_not(gallery_video, db_url, tmp_path):
+    """The engine stamps its session from a thread while it lives (here every 0.5 s instead of
+    15); a "running" session silent for the stale time (here 3 s instead of 60) lost its engine."""
+    config = tmp_path / "beat.toml"
+    config.write_text("[recorder]\nheartbeat_s = 0.5\n")
+    cmd = [sys.executable, "-m", "engine", "live", "--stream", str(gallery_video["long"]), "--db", db_url, "--json",
+           "--model", str(need_model()), "--config", str(config)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    factory = connect(db_url)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the first batch is in
+            with factory() as s:
+                sessions = repo.list_sessions(s)
+                if sessions and sessions[0].frames_analyzed > 0:
+                    break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        time.sleep(3.5)
+        with factory() as s:
+            assert repo.mark_running_as_interrupted(s, stale_after_s=3.0) == []  # alive: it keeps stamping
+        assert proc.poll() is None  # the 60 s file plays at its own speed: still going
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(3.5)
+    with factory() as s:
+        (sid,) = repo.mark_running_as_interrupted(s, stale_after_s=3.0)
+        session = repo.get_session(s, sid)
+        assert session.status.value == "interrupted" and "engine stopped without finishing" in session.note
+        assert session.frames_analyzed > 0 and session.ended_at is not None  # what it recorded is kept
+        assert repo.mark_running_as_interrupted(s, stale_after_s=3.0) == []
+
+
 def test_live_command_records_a_stream_until_it_ends(gallery_video, tmp_path):
     db = f"sqlite:///{tmp_path / 'live.db'}"
     preview = tmp_path / "view" / "live.jpg"
