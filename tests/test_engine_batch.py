@@ -25,6 +25,7 @@ CONTRACT = {"engine", "recordings", "sessions", "failed", "wall_seconds"}
 # would cost more than the clips themselves on a 2-core machine.
 FAST = ["--detector", "full"]
 
+pytestmark = pytest.mark.slow
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="ray is not installed (requirements.txt pins ray==2.60.0)")
 
