@@ -44,13 +44,27 @@ def explain(exc: Exception, url: str = "") -> DatabaseProblem:
 
 
 def open_database(url: str) -> sessionmaker:
-    """The session factory; creates missing tables (a fresh file gets the users table)."""
+    """The session factory; creates missing tables (a fresh file gets the users table) and marks
+    sessions whose engine died as interrupted."""
     try:
-        return connect(url)
+        factory = connect(url)
     except DatabaseError as exc:
         raise explain(exc.__cause__ or exc, url) from exc
     except SQLAlchemyError as exc:
         raise explain(exc, url) from exc
+    close_abandoned_sessions(factory)
+    return factory
+
+
+def close_abandoned_sessions(factory: sessionmaker) -> list[int]:
+    """"Running" sessions whose engine gave no sign of life for a minute (killed, crashed, power
+    cut) become interrupted, so they stop showing as a live class; their ids. A best effort: a
+    database that cannot be written now (locked, read-only) is tried again on the next call."""
+    try:
+        with factory() as s:
+            return repo.mark_running_as_interrupted(s)
+    except SQLAlchemyError:
+        return []
 
 
 @contextmanager

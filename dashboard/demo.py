@@ -81,7 +81,9 @@ def seed_demo(url: str, students: int = 6, seconds: float = 120.0, fps: float = 
                 if end <= seconds:  # a live class's later alerts are still open
                     repo.close_alert(s, alert.id, end)
         s.commit()
-        if not live:
+        if live:
+            repo.heartbeat(s, cs.id)  # as an engine that has just written its batch
+        else:
             repo.finish_session(s, cs.id, SessionStatus.complete, video_seconds=seconds,
                                 frames_analyzed=int(seconds * fps))
         if with_evaluation:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import timedelta
 
 import pytest
 from dashboard_support import APP, PASSWORD, seed_database, short_recording
+from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
 from dashboard.auth import USER_KEY, SignedInUser
@@ -16,6 +18,7 @@ from dashboard.config import ENV_DB, ENV_UPLOADS
 from dashboard.passwords import check_password
 from db import connect
 from db import repository as repo
+from db.models import ClassSession
 
 PAGES = ["views/live.py", "views/recordings.py", "views/report.py", "views/students.py", "views/model.py",
          "views/users.py"]
@@ -155,6 +158,25 @@ def test_live_page_shows_tiles_mood_and_alert_feed_of_a_running_class(tmp_path, 
     assert "Whole class · *confused* (:red[:material/radio_button_checked:] ongoing)" in md
     assert len(at.get("progress")) == 6  # an attention bar per student
     assert at.selectbox(key="live_source").options[0] == "Local camera"
+
+
+def test_a_class_whose_engine_died_is_not_shown_live_but_interrupted(tmp_path, monkeypatch):
+    """The engine stamps a running session at least every 15 s; one silent for over a minute
+    lost its engine (kill -9, a crash) and is marked interrupted, with what it recorded."""
+    seeded = seed_database(tmp_path, live=True)
+    with connect(seeded.url)() as s:
+        (sid,) = [cs.id for cs in repo.list_sessions(s) if cs.status.value == "running"]
+        stamp = repo.utcnow() - timedelta(seconds=90)
+        s.execute(update(ClassSession).where(ClassSession.id == sid).values(heartbeat_at=stamp))
+        s.commit()
+    at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
+    at.switch_page("views/live.py").run()
+    assert not at.exception
+    assert "No class is being watched right now" in texts(at, "info")
+    with connect(seeded.url)() as s:
+        session = repo.get_session(s, sid)
+        assert session.status.value == "interrupted" and "engine stopped without finishing" in session.note
+        assert session.ended_at == stamp and repo.observations_frame(s, sid).shape[0] > 0
 
 
 def test_live_page_starts_the_engine_and_shows_why_it_stopped(tmp_path, monkeypatch):

@@ -99,6 +99,7 @@ def alert_feed(alerts: list[data.AlertInfo], names: dict[int, str]) -> None:
 @st.fragment(run_every=REFRESH_S)
 def monitor() -> None:
     with ui.explained_database_errors():
+        data.close_abandoned_sessions(factory)  # a class whose engine died is not shown as live
         running = [s for s in data.list_sessions(factory) if s.status == "running"]
         session = watched_session(running)
         if session is None:
