@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sys
 import time
 import uuid
@@ -398,6 +399,8 @@ def cmd_batch(args) -> int:
 def _batch_on_ray(args, paths: list[str], model_path: str | None, progress: Progress) -> BatchReport:
     from engine import cli
 
+    if args.ray not in ("local", "auto"):
+        _probe(args.ray)
     try:
         owned = start_ray(args.ray, args.workers)
     except Exception as exc:  # no cluster at that address, ports taken
@@ -419,6 +422,19 @@ def _batch_on_ray(args, paths: list[str], model_path: str | None, progress: Prog
     finally:
         if owned:
             ray.shutdown()
+
+
+def _probe(address: str) -> None:
+    """Refuse at once an address where no Ray head answers (Ray itself would wait for minutes)."""
+    from engine import cli
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise cli.UsageError(f"--ray takes local, auto or HOST:PORT of a Ray head node, not {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise cli.UsageError(f"no Ray cluster answers at {address}: {exc.strerror or exc}") from exc
 
 
 def _print_report(report: BatchReport, as_json: bool, out: TextIO) -> None:

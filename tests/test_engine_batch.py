@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -71,12 +72,20 @@ def _observations(db_url: str, session_id: int) -> tuple[int, int]:
     return len(rows), len(set(rows))
 
 
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, clips):
     db = f"sqlite:///{tmp_path / 'x.db'}"
     for args, expected in [([str(tmp_path / "none.mp4")], "file not found"),
                            ([clips["short"], "--workers", "0"], "--workers must be at least 1"),
                            ([clips["short"], clips["short"]], "given twice"),
-                           (["rtsp://camera/1"], "is a stream, not a recording")]:
+                           (["rtsp://camera/1"], "is a stream, not a recording"),
+                           ([clips["short"], "--ray", f"127.0.0.1:{_closed_port()}"], "no Ray cluster answers at"),
+                           ([clips["short"], "--ray", "headnode"], "HOST:PORT of a Ray head node")]:
         code = cli.main(["batch", *args, "--db", db, "--json"])
         captured = capsys.readouterr()
         err = captured.err.strip()
