@@ -5,7 +5,9 @@ On PostgreSQL the server writes the CSV itself (``COPY (SELECT ...) TO STDOUT``,
 elsewhere rows are fetched in chunks from the driver's own cursor and written by :mod:`csv`
 (SQLAlchemy's row processing would triple the time: SQLite hands times back as the text that is
 written anyway). Either way: a missing value is an empty field, a number its shortest exact
-form, a time ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC)."""
+form, a time ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC). A student's name (typed by a teacher) that
+starts like a spreadsheet formula gets a leading apostrophe: Excel and LibreOffice would run
+``=HYPERLINK(...)`` or ``@SUM(...)`` when the file is opened (OWASP "CSV injection")."""
 
 from __future__ import annotations
 
@@ -13,17 +15,24 @@ import codecs
 import csv
 from typing import TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from db.models import Observation, Student
 from db.repository import EXPORT_COLUMNS
 
 CHUNK_ROWS = 5_000
+# A cell starting with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(text):
+    """The SQL expression ``text`` with an apostrophe in front when it starts like a formula."""
+    return case((func.substr(text, 1, 1).in_(FORMULA_STARTS), literal("'") + text), else_=text)
 
 
 def _query(session_id: int):
-    columns = [func.coalesce(Student.name, Student.label) if c == "student" else getattr(Observation, c)
+    columns = [neutralised(func.coalesce(Student.name, Student.label)) if c == "student" else getattr(Observation, c)
                for c in EXPORT_COLUMNS]
     return (
         select(*columns)
@@ -40,7 +49,8 @@ def write_csv(s: Session, session_id: int, out: TextIO, chunk_rows: int = CHUNK_
     writer.writerow(EXPORT_COLUMNS)
     q = _query(int(session_id))
     dialect = s.get_bind().dialect
-    sql = str(q.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))  # only ints are bound
+    # Bound values are the session id and the fixed strings above: safe to inline.
+    sql = str(q.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     dbapi = s.connection().connection.dbapi_connection
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         return _copy_postgresql(dbapi, sql, out)

@@ -320,6 +320,7 @@ def cmd_export(args) -> int:
     from db import connect
     from db import repository as repo
     from db.connection import DatabaseError
+    from db.export import write_csv
 
     out = Path(args.csv).expanduser()
     if not out.resolve().parent.is_dir():
@@ -332,18 +333,22 @@ def cmd_export(args) -> int:
         with connect(args.db, create=False)() as s:
             if repo.get_session(s, args.session) is None:
                 raise UsageError(f"no session {args.session} in {args.db}")
-            frame = repo.observations_frame(s, args.session)
+            try:
+                with out.open("w", newline="", encoding="utf-8") as f:
+                    rows = write_csv(s, args.session, f)
+            except BaseException:
+                out.unlink(missing_ok=True)  # no half-written CSV left behind
+                raise
     except DatabaseError as exc:
         raise UsageError(str(exc)) from exc
     except Exception as exc:  # a file that is not a database, a database without our tables
         if isinstance(exc, UsageError):
             raise
         raise UsageError(f"cannot read {args.db}: {str(exc).splitlines()[0]}") from exc
-    frame[list(repo.EXPORT_COLUMNS)].to_csv(out, index=False)
     if args.json:
-        print(json.dumps({"session_id": args.session, "rows": len(frame), "csv": str(out)}))
+        print(json.dumps({"session_id": args.session, "rows": rows, "csv": str(out)}))
     else:
-        print(f"wrote {len(frame)} observations of session {args.session} to {out}")
+        print(f"wrote {rows} observations of session {args.session} to {out}")
     return 0
 
 

@@ -374,3 +374,32 @@ def test_face_grid_inlines_each_face_as_a_decodable_png_with_its_caption():
     assert "sad read as fear" in out and "<b>x</b>" not in out  # captions are escaped
     with pytest.raises(ValueError):
         face_grid_html(faces, ["only one caption"])
+
+
+FORMULAS = ["=1+1", "=HYPERLINK(\"http://x\",\"y\")", "@SUM(A1)", "+1", "-2"]  # names are stripped: no tab or CR first
+
+
+def test_names_that_start_like_formulas_are_neutralised_in_every_csv(db_url, tmp_path):
+    """A teacher's rename is the one free text in the CSV; a spreadsheet runs a cell that starts
+    with = + - @ (or a tab or carriage return). Both exports write it behind an apostrophe."""
+    import csv
+
+    from dashboard.demo import seed_demo
+    from db import connect
+    from db import repository as repo
+    from engine import cli
+
+    sid = seed_demo(db_url, students=len(FORMULAS), seconds=4.0, with_evaluation=False)
+    with connect(db_url)() as s:
+        students = repo.students(s, sid)
+        for st, name in zip(students, FORMULAS, strict=True):
+            repo.rename_student(s, st.id, name)
+    expected = {"'" + n for n in FORMULAS}
+    dashboard_csv = io.StringIO(newline="")
+    data.export_csv(data.open_database(db_url), sid, dashboard_csv)
+    out = tmp_path / "o.csv"
+    assert cli.main(["export", "--db", db_url, "--session", str(sid), "--csv", str(out)]) == 0
+    for text_ in (dashboard_csv.getvalue(), out.read_text(encoding="utf-8")):
+        rows = list(csv.DictReader(io.StringIO(text_, newline="")))
+        assert {r["student"] for r in rows} == expected
+        assert len(rows) == len(data.observations(data.open_database(db_url), sid))
