@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from dashboard.config import ENV_DB, ENV_UPLOADS, MAX_UPLOAD_MB, load_settings
+from db.connection import safe_url
 
 APP = Path(__file__).resolve().parent / "app.py"
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host
-    print(f"Dashboard: http://{shown_host}:{args.port}  (database {settings.db_url}; Ctrl-C stops it)", flush=True)
+    print(f"Dashboard: http://{shown_host}:{args.port}  (database {safe_url(settings.db_url)}; Ctrl-C stops it)", flush=True)
     env = {**os.environ, ENV_DB: settings.db_url, ENV_UPLOADS: str(settings.uploads_dir)}
     cmd = streamlit_command(args.port, args.host, settings.db_url, settings.uploads_dir)
     # Become the Streamlit server (no wrapper process left to orphan it, Ctrl-C goes straight to it).

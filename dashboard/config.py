@@ -10,11 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from db.connection import DEFAULT_URL
+from db.connection import DEFAULT_URL, ENV_DB
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
-ENV_DB = "CLASSROOM_DB"
 ENV_UPLOADS = "CLASSROOM_UPLOADS"
 MAX_UPLOAD_MB = 2048
 

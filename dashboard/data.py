@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import aggregates, connect, export
 from db import repository as repo
-from db.connection import DatabaseError
+from db.connection import DatabaseError, safe_url
 from db.models import SessionStatus
 
 
@@ -31,7 +31,7 @@ class DatabaseProblem(Exception):
 def explain(exc: Exception, url: str = "") -> DatabaseProblem:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     low = text.lower()
-    where = f" ({url})" if url else ""
+    where = f" ({safe_url(url)})" if url else ""
     if "locked" in low or "busy" in low:
         return DatabaseProblem("busy", f"The database is busy{where}: the engine is writing a batch. Try again in a moment.")
     if "no such table" in low or "no such column" in low or "undefined column" in low or "does not exist" in low:

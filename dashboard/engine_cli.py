@@ -1,11 +1,12 @@
 """Running the engine's command line as a subprocess (the dashboard never imports the
-engine): ``python -m engine process FILE --db URL --json`` for recordings and
-``python -m engine live ... --db URL`` for a class. Progress and results are read from the
+engine): ``python -m engine process FILE --json`` for recordings and ``python -m engine live
+...`` for a class, the database URL in ``$CLASSROOM_DB``. Progress and results are read from the
 database; stdout/stderr go to log files so a full pipe can never stall the engine."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dashboard.config import REPO_ROOT
+from db.connection import ENV_DB
 
 
 @dataclass
@@ -77,17 +79,21 @@ def _tail(path: Path, lines: int) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def engine_command(mode: str, args: Sequence[str], db_url: str, json_output: bool = False) -> list[str]:
-    cmd = [sys.executable, "-m", "engine", mode, *args, "--db", db_url]
+def engine_command(mode: str, args: Sequence[str], json_output: bool = False) -> list[str]:
+    """The command line, without the database: that goes in the environment (see _launch)."""
+    cmd = [sys.executable, "-m", "engine", mode, *args]
     return cmd + ["--json"] if json_output else cmd
 
 
-def _launch(kind: str, cmd: list[str], log_dir: Path, stem: str) -> EngineJob:
+def _launch(kind: str, cmd: list[str], db_url: str, log_dir: Path, stem: str) -> EngineJob:
     log_dir.mkdir(parents=True, exist_ok=True)
     out, err = log_dir / f"{stem}.{kind}.out", log_dir / f"{stem}.{kind}.err"
     with out.open("wb") as fo, err.open("wb") as fe:
         # Run from the repository root so ``-m engine`` resolves whatever the dashboard's cwd.
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+        # The URL (and any password in it) goes through the environment: a command line is
+        # readable by every user of the machine.
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL,
+                                env={**os.environ, ENV_DB: db_url})
     return EngineJob(kind=kind, command=cmd, proc=proc, stdout_path=out, stderr_path=err)
 
 
@@ -95,14 +101,14 @@ def start_processing(video: Path, db_url: str, log_dir: Path, fps: float | None 
     # --no-progress: the engine's progress bar would fill the stderr log the dashboard shows on
     # failure; the dashboard reads progress from the database instead.
     args = [str(video), "--no-progress"] + (["--fps", f"{fps:g}"] if fps else []) + (["--title", title] if title else [])
-    job = _launch("process", engine_command("process", args, db_url, json_output=True), log_dir, video.stem)
+    job = _launch("process", engine_command("process", args, json_output=True), db_url, log_dir, video.stem)
     job.source_name, job.title = video.name, title or video.name
     return job
 
 
 def start_live(source_args: Sequence[str], db_url: str, log_dir: Path, title: str = "") -> EngineJob:
     stem = time.strftime("live-%Y%m%d-%H%M%S")
-    job = _launch("live", engine_command("live", source_args, db_url), log_dir, stem)
+    job = _launch("live", engine_command("live", source_args), db_url, log_dir, stem)
     job.title = title
     return job
 

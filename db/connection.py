@@ -3,6 +3,7 @@ gets WAL and a busy timeout so the dashboard can read while the engine writes.""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url
@@ -11,6 +12,13 @@ from sqlalchemy.orm import sessionmaker
 from db.migrate import MigrationError, upgrade
 
 DEFAULT_URL = "sqlite:///classroom.db"
+# The database URL may come from the environment instead of a command line, where every user of
+# the machine can read it (``ps``) with its password: the dashboard starts the engine this way.
+ENV_DB = "CLASSROOM_DB"
+
+
+def default_url() -> str:
+    return os.environ.get(ENV_DB) or DEFAULT_URL
 BUSY_TIMEOUT_MS = 10_000
 
 

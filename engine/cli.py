@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from db.connection import DEFAULT_URL
+from db.connection import DEFAULT_URL, ENV_DB, default_url, safe_url
 
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 MAX_FPS = 120.0  # frames analysed per second: more is no camera's rate and only costs time
@@ -30,6 +30,9 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's default prints the usage too; one line is the contract
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+DB_HELP = f"SQLAlchemy URL (default: ${ENV_DB} if set, else {DEFAULT_URL})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ba = sub.add_parser("batch", help="analyse many recordings, one session each (on a Ray cluster with --ray)")
     ba.add_argument("paths", nargs="+", metavar="PATH", help="video files (or folders of images)")
-    ba.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy URL (default {DEFAULT_URL})")
+    ba.add_argument("--db", default=default_url(), help=DB_HELP)
     ba.add_argument("--ray", metavar="auto|local|ADDRESS",
                     help="run on Ray: `local` starts one on this machine, `auto` or an address joins a running one "
                          "(default: one after another in this process)")
@@ -71,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--json", action="store_true")
 
     ex = sub.add_parser("export", help="write a session's observations to CSV")
-    ex.add_argument("--db", default=DEFAULT_URL)
+    ex.add_argument("--db", default=default_url(), help=DB_HELP)
     ex.add_argument("--session", type=int, required=True)
     ex.add_argument("--csv", required=True, metavar="OUT")
     ex.add_argument("--json", action="store_true")
@@ -79,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy URL (default {DEFAULT_URL})")
+    p.add_argument("--db", default=default_url(), help=DB_HELP)
     p.add_argument("--fps", type=float, help="frames analysed per second (default from the config: 5)")
     p.add_argument("--title", default="")
     p.add_argument("--course")
@@ -332,7 +335,7 @@ def cmd_export(args) -> int:
     try:
         with connect(args.db, create=False)() as s:
             if repo.get_session(s, args.session) is None:
-                raise UsageError(f"no session {args.session} in {args.db}")
+                raise UsageError(f"no session {args.session} in {safe_url(args.db)}")
             try:
                 with out.open("w", newline="", encoding="utf-8") as f:
                     rows = write_csv(s, args.session, f)
@@ -344,7 +347,7 @@ def cmd_export(args) -> int:
     except Exception as exc:  # a file that is not a database, a database without our tables
         if isinstance(exc, UsageError):
             raise
-        raise UsageError(f"cannot read {args.db}: {str(exc).splitlines()[0]}") from exc
+        raise UsageError(f"cannot read {safe_url(args.db)}: {str(exc).splitlines()[0]}") from exc
     if args.json:
         print(json.dumps({"session_id": args.session, "rows": rows, "csv": str(out)}))
     else:

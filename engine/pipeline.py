@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db import connect
 from db import repository as repo
-from db.connection import DatabaseError
+from db.connection import DatabaseError, safe_url
 from db.models import SessionStatus
 from engine.align import model_inputs
 from engine.annotate import AnnotatedVideo, marks_for
@@ -222,7 +222,7 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
             try:
                 recorder.start(source.info, model.version, fps, options.title, options.course)
             except RecorderError as exc:
-                raise PipelineError(f"cannot start a session in {db_url}: {exc}") from exc
+                raise PipelineError(f"cannot start a session in {safe_url(db_url)}: {exc}") from exc
             try:
                 if options.on_session is not None:
                     options.on_session(recorder.session_id)

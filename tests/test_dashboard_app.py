@@ -190,7 +190,7 @@ def test_live_page_starts_the_engine_and_shows_why_it_stopped(tmp_path, monkeypa
     assert not at.exception
     job = at.session_state["live_job"]
     assert job.command[1:6] == ["-m", "engine", "live", "--camera", "9"]
-    assert job.command[job.command.index("--db") + 1] == seeded.url
+    assert "--db" not in job.command and seeded.url not in " ".join(job.command)  # given in the environment
     deadline = time.monotonic() + 60
     while job.running and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -338,11 +338,14 @@ def test_a_database_in_a_missing_folder_is_unusable(tmp_path):
 
 def test_engine_errors_are_reported_in_the_engines_words(tmp_path):
     job = engine_cli._launch("process", [sys.executable, "-c",
-                                         "import sys; print('W0000 00:00:1.2 noise', file=sys.stderr); "
+                                         "import os, sys; print(os.environ['CLASSROOM_DB']); "
+                                         "print('W0000 00:00:1.2 noise', file=sys.stderr); "
                                          "print('error: not a video: x.mp4', file=sys.stderr); sys.exit(2)"],
-                             tmp_path, "x")
+                             "sqlite:///unused.db", tmp_path, "x")
     job.proc.wait(30)
     assert job.returncode == 2 and job.error_message() == "not a video: x.mp4"
+    # The database URL reaches the engine through its environment, not its (world-readable) command line.
+    assert job.stdout_path.read_text().strip() == "sqlite:///unused.db"
     assert job.result() is None
 
 
@@ -350,7 +353,7 @@ def test_stop_sends_sigint_first(tmp_path):
     code = ("import sys, time\n"
             "try:\n    time.sleep(60)\n"
             "except KeyboardInterrupt:\n    print('{\"stopped\": true}'); sys.exit(0)\n")
-    job = engine_cli._launch("live", [sys.executable, "-c", code], tmp_path, "y")
+    job = engine_cli._launch("live", [sys.executable, "-c", code], "sqlite:///unused.db", tmp_path, "y")
     import time
 
     time.sleep(1.0)  # let the interpreter install its SIGINT handler

@@ -106,6 +106,17 @@ def test_bad_database_urls_are_one_line_errors(tmp_path, capsys, gallery_video):
         assert code == 2 and err.startswith("error: ") and expected in err and len(err.splitlines()) == 1, err
 
 
+def test_a_database_password_is_never_printed(gallery_video, tmp_path, postgres, capsys):
+    """A URL with a password that cannot be used (wrong password, no server): the error names the
+    database with the password masked."""
+    for url in [f"postgresql://postgres:s3cret-pw@127.0.0.1:{postgres.port}/no_such_database",
+                "postgresql://teacher:s3cret-pw@127.0.0.1:1/classroom"]:  # a server that is not there
+        for args in (["process", str(gallery_video["3s"])], ["export", "--session", "1", "--csv", str(tmp_path / "o.csv")]):
+            code = cli.main([*args, "--db", url])
+            err = capsys.readouterr().err
+            assert code == 2 and "s3cret-pw" not in err and "***" in err, err
+
+
 def test_bad_options_and_missing_camera_through_the_real_command(tmp_path):
     db = f"sqlite:///{tmp_path / 'x.db'}"
     for args, expected in [(["process", "nothing.mp4", "--db", db, "--fps", "0"], "--fps must be above 0"),

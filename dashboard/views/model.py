@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import auth, charts, context, data, model_cards, ui
 from dashboard.analytics import EMOTIONS
 from dashboard.face_grid import face_grid_html
+from db.connection import safe_url
 
 MAX_FACES = 24
 
@@ -34,7 +35,7 @@ else:
     st.caption(f"No model cards in {settings.models_dir} yet: `python -m training train` writes one beside each model.")
 
 st.subheader("Stored evaluations")
-command = f"python -m training evaluate --model models/fer_fast.keras --split PrivateTest --db {settings.db_url}"
+command = f"python -m training evaluate --model models/fer_fast.keras --split PrivateTest --db {safe_url(settings.db_url)}"
 if not evaluations:
     st.info("No evaluation has been stored in this database yet. Create one with:", icon=":material/info:")
     st.code(command, language="bash")
