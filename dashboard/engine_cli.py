@@ -97,10 +97,14 @@ def _launch(kind: str, cmd: list[str], db_url: str, log_dir: Path, stem: str) ->
     return EngineJob(kind=kind, command=cmd, proc=proc, stdout_path=out, stderr_path=err)
 
 
-def start_processing(video: Path, db_url: str, log_dir: Path, fps: float | None = None, title: str = "") -> EngineJob:
+def start_processing(video: Path, db_url: str, log_dir: Path, fps: float | None = None, title: str = "",
+                     keep: bool = False) -> EngineJob:
+    """``keep=False``: the engine deletes the upload when it ends, whatever the outcome (even
+    when the teacher has closed the page by then)."""
     # --no-progress: the engine's progress bar would fill the stderr log the dashboard shows on
     # failure; the dashboard reads progress from the database instead.
     args = [str(video), "--no-progress"] + (["--fps", f"{fps:g}"] if fps else []) + (["--title", title] if title else [])
+    args += [] if keep else ["--delete-input"]
     job = _launch("process", engine_command("process", args, json_output=True), db_url, log_dir, video.stem)
     job.source_name, job.title = video.name, title or video.name
     return job

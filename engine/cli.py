@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--emoji", action="store_true", help="with --annotate: a small drawn face per emotion")
     pr.add_argument("--if-missing", action="store_true",
                     help="when a complete session of this file exists, print its summary instead")
+    pr.add_argument("--delete-input", action="store_true",
+                    help="delete VIDEO when the command ends, whatever the outcome (the dashboard's uploads: "
+                         "a lecture recording is full of faces and is kept only when asked)")
 
     lv = sub.add_parser("live", help="analyse a camera (or stream) until Ctrl-C")
     add_live_source_options(lv)
@@ -228,6 +231,14 @@ def _print_summary(summary, as_json: bool) -> None:
 
 
 def cmd_process(args) -> int:
+    try:
+        return _process(args)
+    finally:
+        if args.delete_input:
+            Path(args.video).expanduser().unlink(missing_ok=True)
+
+
+def _process(args) -> int:
     from engine.sources import SourceError, open_source
 
     args.cfg = _config(args)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from dashboard_support import APP, PASSWORD, seed_database, short_recording
@@ -285,6 +286,8 @@ def test_upload_is_analysed_by_the_engine_with_progress_then_opens_its_report(se
     at.run()
     at.button(key="recording_start").click().run()
     job = at.session_state["processing_job"]
+    upload = Path(job.command[4])
+    assert upload.parent == tmp_path / "uploads" and len(upload.stem) == 32  # a generated name, not the teacher's
     progress_texts = set()
     deadline = time.time() + 150
     while job.running and time.time() < deadline:
@@ -297,8 +300,7 @@ def test_upload_is_analysed_by_the_engine_with_progress_then_opens_its_report(se
     assert job.returncode == 0, job.error_message()
     assert any("Starting the engine" in t or "analysed" in t for t in progress_texts), progress_texts
     assert "Week 3 biology.mp4** analysed" in texts(at, "success")
-    stored = list((tmp_path / "uploads").glob("*.mp4"))
-    assert len(stored) == 1 and len(stored[0].stem) == 32  # a generated name, not the teacher's
+    assert not upload.exists()  # analysed, "keep" not ticked: the faces go, the analysis stays
     at.button(key="recording_open").click().run()
     assert not at.exception
     assert texts(at, "title") == "Session report"

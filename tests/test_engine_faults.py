@@ -117,6 +117,17 @@ def test_a_database_password_is_never_printed(gallery_video, tmp_path, postgres,
             assert code == 2 and "s3cret-pw" not in err and "***" in err, err
 
 
+def test_delete_input_deletes_the_recording_whatever_the_outcome(tmp_path, capsys):
+    """The dashboard's uploads are deleted by the engine when it ends, even when it refuses them."""
+    fake = tmp_path / "upload.mp4"
+    fake.write_bytes(b"not a video at all" * 100)
+    code = cli.main(["process", str(fake), "--db", f"sqlite:///{tmp_path / 'd.db'}", "--delete-input"])
+    assert code == 2 and "not a readable video" in capsys.readouterr().err and not fake.exists()
+    kept = tmp_path / "kept.mp4"
+    kept.write_bytes(b"not a video at all" * 100)
+    assert cli.main(["process", str(kept), "--db", f"sqlite:///{tmp_path / 'd.db'}"]) == 2 and kept.exists()
+
+
 def test_bad_options_and_missing_camera_through_the_real_command(tmp_path):
     db = f"sqlite:///{tmp_path / 'x.db'}"
     for args, expected in [(["process", "nothing.mp4", "--db", db, "--fps", "0"], "--fps must be above 0"),

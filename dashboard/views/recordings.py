@@ -21,10 +21,13 @@ def upload_form() -> None:
         "Lecture recording", type=[e.lstrip(".") for e in VIDEO_EXTENSIONS], key="recording_upload",
         max_upload_size=settings.max_upload_mb,
         help=f"Up to {settings.max_upload_mb // 1024} GB. The file is stored under a generated name in "
-             f"{settings.uploads_dir}.",
+             f"{settings.uploads_dir} while it is analysed.",
     )
     fps = st.number_input("Frames analysed per second of video", min_value=0.5, max_value=30.0, value=5.0, step=0.5,
                           key="recording_fps", help="More is finer-grained but slower. 5 is plenty for a lecture.")
+    keep = st.checkbox("Keep the recording after the analysis", value=False, key="recording_keep",
+                       help="A lecture recording is full of students' faces: by default it is deleted as soon as "
+                            "the engine is done with it, and only the analysis is kept.")
     if st.button("Analyse", type="primary", key="recording_start", disabled=uploaded is None):
         try:
             path, info = save_upload(uploaded, uploaded.name, settings.uploads_dir)
@@ -35,7 +38,7 @@ def upload_form() -> None:
             st.error(f"Could not store the upload in {settings.uploads_dir}: {exc}", icon=":material/error:")
             return
         job = engine_cli.start_processing(path, settings.db_url, settings.uploads_dir / "engine-logs", fps=fps,
-                                          title=uploaded.name)
+                                          title=uploaded.name, keep=keep)
         job.media_duration = info.duration
         st.session_state[JOB_KEY] = job
         st.rerun()
