@@ -46,7 +46,7 @@ admin_pages = [
 page = st.navigation({"Class": class_pages, "Admin": admin_pages} if user.is_admin else class_pages + admin_pages)
 
 with st.sidebar:
-    st.caption(f"Signed in as **{user.username}** ({user.role})")
+    st.caption(f"Signed in as **{ui.plain(user.username)}** ({user.role})")
     if st.button("Sign out", key="sign_out"):
         auth.sign_out()
         st.rerun()

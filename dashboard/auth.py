@@ -114,7 +114,7 @@ def require_role(role: str) -> SignedInUser:
     hidden from teachers' menus, and this refuses them when they reach one by its address."""
     user = current_user()
     if user is None or user.role != role:
-        who = f"signed in as {user.username} ({user.role})" if user else "not signed in"
+        who = f"signed in as {ui.plain(user.username)} ({user.role})" if user else "not signed in"
         st.error(f"This page is for {role}s only; you are {who}.", icon=":material/block:")
         st.stop()
     return user

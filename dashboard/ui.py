@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -75,6 +76,17 @@ def pick_session(sessions: Sequence[SessionInfo], key: str, label: str = "Class 
     return by_id[chosen]
 
 
+# Every character that means something to Streamlit's Markdown: links and pictures (a picture's
+# address is fetched by every viewer's browser), emphasis, colour and icon directives, HTML.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
+
+
+def plain(text: object) -> str:
+    """``text`` that someone typed (a student's name, a session title, a user name) shown
+    literally inside Markdown: ``![x](http://...)`` stays those characters, nothing is fetched."""
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", str(text))
+
+
 FLASH_KEY = "flash_message"
 
 
@@ -86,7 +98,7 @@ def flash(message: str) -> None:
 def show_flash() -> None:
     message = st.session_state.pop(FLASH_KEY, None)
     if message:
-        st.success(message, icon=":material/check_circle:")
+        st.success(plain(message), icon=":material/check_circle:")
 
 
 def choose_session(factory, key: str) -> SessionInfo:

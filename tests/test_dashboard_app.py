@@ -4,6 +4,7 @@ shows, changes that reach the database, and empty / old databases."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from datetime import timedelta
@@ -45,7 +46,9 @@ def admin_app(seeded, tmp_path, monkeypatch):
 
 
 def texts(at: AppTest, kind: str) -> str:
-    return "\n".join(str(e.value) for e in getattr(at, kind))
+    """The elements' text as a viewer reads it: typed-in names and titles are Markdown-escaped
+    (dashboard.ui.plain), and a backslash escape shows as the character alone."""
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(e.value) for e in getattr(at, kind)))
 
 
 def table(at: AppTest, *columns: str):
@@ -178,6 +181,22 @@ def test_a_class_whose_engine_died_is_not_shown_live_but_interrupted(tmp_path, m
         session = repo.get_session(s, sid)
         assert session.status.value == "interrupted" and "engine stopped without finishing" in session.note
         assert session.ended_at == stamp and repo.observations_frame(s, sid).shape[0] > 0
+
+
+def test_names_and_titles_are_shown_as_typed_never_as_markdown(tmp_path, monkeypatch):
+    """A picture in a name would be fetched by every viewer's browser; a link would be clickable."""
+    seeded = seed_database(tmp_path, live=True)
+    evil = "![x](http://evil.example/x.png) :red[boom] **bold**"
+    with connect(seeded.url)() as s:
+        (sid,) = [cs.id for cs in repo.list_sessions(s) if cs.status.value == "running"]
+        repo.rename_student(s, repo.students(s, sid)[0].id, evil)
+        repo.set_session_title(s, sid, evil)
+    at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
+    at.switch_page("views/live.py").run()
+    assert not at.exception
+    shown = [str(e.value) for kind in ("markdown", "caption") for e in getattr(at, kind)]
+    assert sum(evil in re.sub(r"\\(.)", r"\1", v) for v in shown) >= 2  # the tile's name and the caption's title
+    assert not any("](http" in v or ":red[boom" in v or "**bold" in v for v in shown)  # never Markdown
 
 
 def test_live_page_starts_the_engine_and_shows_why_it_stopped(tmp_path, monkeypatch):

@@ -30,7 +30,8 @@ def controls() -> None:
     """Start/stop the engine's live mode in the background (a subprocess this browser tab owns)."""
     job = st.session_state.get(JOB_KEY)
     if job is not None and job.running:
-        st.success(f"The engine is watching **{job.title}** (process {job.proc.pid}).", icon=":material/videocam:")
+        st.success(f"The engine is watching **{ui.plain(job.title)}** (process {job.proc.pid}).",
+                   icon=":material/videocam:")
         if browser_camera.is_browser_camera(job.command):
             browser_camera.camera_panel(browser_camera.feed_path(settings.uploads_dir))
         if st.button("Stop the class", type="primary", key="live_stop"):
@@ -77,7 +78,7 @@ def watched_session(running: list[data.SessionInfo]) -> data.SessionInfo | None:
 
 def student_tile(name: str, row: pd.Series | None) -> None:
     with st.container(border=True):
-        st.markdown(f"**{name}**")
+        st.markdown(f"**{ui.plain(name)}**")
         if row is None:
             st.caption("not in view")
             return
@@ -93,7 +94,8 @@ def alert_feed(alerts: list[data.AlertInfo], names: dict[int, str]) -> None:
     for a in sorted(alerts, key=lambda a: a.start_t, reverse=True)[:10]:
         who = "Whole class" if a.student_id is None else names.get(a.student_id, f"student #{a.student_id}")
         state = ":red[:material/radio_button_checked:] ongoing" if a.end_t is None else f"until {analytics.format_t(a.end_t)}"
-        st.markdown(f"**{analytics.format_t(a.start_t)}** · {who} · *{a.kind}* ({state})  \n{a.message}")
+        st.markdown(f"**{analytics.format_t(a.start_t)}** · {ui.plain(who)} · *{a.kind}* ({state})  \n"
+                    f"{ui.plain(a.message)}")
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -118,7 +120,7 @@ def monitor() -> None:
         recent = data.recent_observations(factory, session.id, NOW_WINDOW_S)
         alerts = data.alerts(factory, session.id)
         roster = data.students(factory, session.id)
-    st.caption(f"Watching {session.label}; {analytics.format_t(session.video_seconds)} so far. "
+    st.caption(f"Watching {ui.plain(session.label)}; {analytics.format_t(session.video_seconds)} so far. "
                f"Updates every {REFRESH_S:g} s.")
     latest = analytics.latest_per_student(recent, NOW_WINDOW_S)
     now = analytics.mood_now(latest)

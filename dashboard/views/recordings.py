@@ -54,7 +54,7 @@ def progress_panel() -> None:
         session = found[0] if found else None
         if session is not None and session.title != job.title:
             data.set_session_title(factory, session.id, job.title)
-    st.subheader(f"Analysing {job.title}")
+    st.subheader(f"Analysing {ui.plain(job.title)}")
     if session is None:
         st.progress(0.0, text="Starting the engine (loading the face detector and the model)…")
     else:
@@ -76,12 +76,13 @@ def finished_panel(job: engine_cli.EngineJob) -> None:
     session_id = result.get("session_id") or (session.id if session else None)
     if job.returncode == 0:
         st.success(
-            f"**{job.title}** analysed: {result.get('students', '?')} students, {result.get('faces', '?')} faces, "
+            f"**{ui.plain(job.title)}** analysed: {result.get('students', '?')} students, {result.get('faces', '?')} faces, "
             f"{result.get('alerts', '?')} alerts, in {result.get('wall_seconds', 0):.0f} s.", icon=":material/check_circle:")
         if session_id is not None and st.button("Open the report", type="primary", key="recording_open"):
             st.switch_page(ui.REPORT_PAGE, query_params={"session": str(session_id)})
     else:
-        st.error(f"The engine could not analyse **{job.title}**: {job.error_message()}", icon=":material/error:")
+        st.error(f"The engine could not analyse **{ui.plain(job.title)}**: {ui.plain(job.error_message())}",
+                 icon=":material/error:")
         if session is not None and session.note:
             st.caption(f"Session note: {session.note}")
         if session is not None and session.video_seconds > 0:
@@ -100,7 +101,7 @@ def earlier_recordings() -> None:
         return
     for s in recordings[:30]:
         length = analytics.format_t(s.media_duration or s.video_seconds)
-        st.page_link(ui.REPORT_PAGE, icon=ui.STATUS_ICONS.get(s.status), label=f"#{s.id} {s.title} · {length} · {s.status} · {s.started_at:%Y-%m-%d %H:%M}",
+        st.page_link(ui.REPORT_PAGE, icon=ui.STATUS_ICONS.get(s.status), label=f"#{s.id} {ui.plain(s.title)} · {length} · {s.status} · {s.started_at:%Y-%m-%d %H:%M}",
                      query_params={"session": str(s.id)})
 
 

@@ -21,9 +21,9 @@ if session.status == "running":
     st.info("This session is still being analysed; the report shows what has been recorded so far. "
             "Reload the page for more.", icon=":material/hourglass_empty:")
 elif session.status == "failed":
-    st.error(f"The analysis failed{': ' + session.note if session.note else ''}.", icon=":material/error:")
+    st.error(f"The analysis failed{': ' + ui.plain(session.note) if session.note else ''}.", icon=":material/error:")
 elif session.status == "interrupted":
-    st.warning(f"The analysis stopped early{': ' + session.note if session.note else ''}; "
+    st.warning(f"The analysis stopped early{': ' + ui.plain(session.note) if session.note else ''}; "
                "the report covers the part that was analysed.", icon=":material/pause_circle:")
 
 if last_t is None:
