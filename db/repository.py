@@ -189,6 +189,7 @@ def count_users(s: Session) -> int:
 # A running engine stamps its session at least this often (engine/recorder.py's heartbeat); a
 # "running" session silent for STALE_AFTER_S has lost its engine (killed, crashed, power cut).
 STALE_AFTER_S = 60.0
+ABANDONED_NOTE = "engine stopped without finishing"
 
 
 def heartbeat(s: Session, session_id: int) -> None:
@@ -211,8 +212,11 @@ def mark_running_as_interrupted(s: Session, stale_after_s: float = STALE_AFTER_S
             update(ClassSession).where(ClassSession.id.in_(stale), ClassSession.status == SessionStatus.running,
                                        last_sign < cutoff)
             .values(status=SessionStatus.interrupted, ended_at=last_sign,
-                    note=f"engine stopped without finishing (no sign of life for {stale_after_s:.0f} s)"),
+                    note=f"{ABANDONED_NOTE} (no sign of life for {stale_after_s:.0f} s)"),
         )
+        # Alerts still open end where the session's writes stopped, as finish_session ends them.
+        written = select(ClassSession.video_seconds).where(ClassSession.id == Alert.session_id).scalar_subquery()
+        s.execute(update(Alert).where(Alert.session_id.in_(stale), Alert.end_t.is_(None)).values(end_t=written))
     s.commit()
     return stale
 

@@ -184,16 +184,19 @@ def finished_session(db_url: str, session_ids: list[int]) -> int | None:
 
 def mark_lost(db_url: str, session_ids: list[int], note: str) -> None:
     """Mark sessions a dead worker left running as interrupted (closing their open alerts where
-    the session's writes stopped). A session that is not running any more is left alone."""
+    the session's writes stopped). A session that ended otherwise is left alone; one the heartbeat
+    check already marked (its engine silent for a minute) gets this fuller note."""
     from sqlalchemy import update
 
     from db import connect
     from db.models import Alert, ClassSession, SessionStatus, utcnow
+    from db.repository import ABANDONED_NOTE
 
     with connect(db_url)() as s:
         for sid in session_ids:
             cs = s.get(ClassSession, sid)
-            if cs is None or cs.status != SessionStatus.running:
+            abandoned = cs is not None and cs.status == SessionStatus.interrupted and (cs.note or "").startswith(ABANDONED_NOTE)
+            if cs is None or not (cs.status == SessionStatus.running or abandoned):
                 continue
             cs.status, cs.note, cs.ended_at = SessionStatus.interrupted, note, utcnow()
             s.execute(update(Alert).where(Alert.session_id == sid, Alert.end_t.is_(None))

@@ -171,6 +171,8 @@ def test_a_class_whose_engine_died_is_not_shown_live_but_interrupted(tmp_path, m
     with connect(seeded.url)() as s:
         (sid,) = [cs.id for cs in repo.list_sessions(s) if cs.status.value == "running"]
         stamp = repo.utcnow() - timedelta(seconds=90)
+        was_open = [a.id for a in repo.alerts(s, sid) if a.end_t is None]
+        assert was_open  # the demo's live class has alerts going on: they end where its writes stopped
         s.execute(update(ClassSession).where(ClassSession.id == sid).values(heartbeat_at=stamp))
         s.commit()
     at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
@@ -181,6 +183,8 @@ def test_a_class_whose_engine_died_is_not_shown_live_but_interrupted(tmp_path, m
         session = repo.get_session(s, sid)
         assert session.status.value == "interrupted" and "engine stopped without finishing" in session.note
         assert session.ended_at == stamp and repo.observations_frame(s, sid).shape[0] > 0
+        ended = {a.id: a.end_t for a in repo.alerts(s, sid)}
+        assert all(ended[i] == session.video_seconds for i in was_open) and None not in ended.values()
 
 
 def test_names_and_titles_are_shown_as_typed_never_as_markdown(tmp_path, monkeypatch):
