@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import streamlit as st
 
 from dashboard import context, data, ui
 from dashboard.passwords import check_password, hash_password, problem_with
+from db.models import utcnow
 
 USER_KEY = "signed_in_user"
 ROLES = ("teacher", "admin")
@@ -33,13 +35,37 @@ def sign_out() -> None:
     st.session_state.pop(USER_KEY, None)
 
 
+# Failed sign-ins per user name: this many within THROTTLE_WINDOW_S (since the last right one)
+# and the name is refused, right password or not, until the oldest of them is that old.
+MAX_FAILURES = 5
+THROTTLE_WINDOW_S = 15 * 60.0
+# An unknown name is checked against this hash, so that it costs what a known name costs (bcrypt,
+# ~0.2 s): otherwise the answer's speed tells which names exist.
+_NOBODY_HASH = "$2b$12$72aIKsqEt5FRjRfIMAQkzukP6Y.PiRdkBpNGjmt/.cgEANuI/gVoK"
+
+
+class Throttled(Exception):
+    """Too many wrong passwords for this user name lately."""
+
+    def __init__(self, wait_s: float):
+        super().__init__(f"wait {wait_s:.0f} s")
+        self.wait_s = wait_s
+
+
 def authenticate(username: str, password: str) -> SignedInUser | None:
     """The user when the password matches; None for an unknown name or a wrong password
-    (the caller must not say which)."""
-    user = data.get_user(context.factory(), username.strip())
-    if user is None or not check_password(password, user.password_hash):
-        return None
-    return SignedInUser(user.username, user.role)
+    (the caller must not say which). Raises :class:`Throttled` after ``MAX_FAILURES`` wrong
+    passwords for the name within ``THROTTLE_WINDOW_S``. Every attempt is recorded."""
+    factory, name = context.factory(), username.strip()
+    failures = data.recent_sign_in_failures(factory, name, THROTTLE_WINDOW_S)
+    user = data.get_user(factory, name)
+    right = check_password(password, user.password_hash if user else _NOBODY_HASH) and user is not None
+    throttled = len(failures) >= MAX_FAILURES
+    data.record_sign_in(factory, name, right and not throttled)
+    if throttled:
+        oldest = failures[-MAX_FAILURES]
+        raise Throttled(max(1.0, THROTTLE_WINDOW_S - (utcnow() - oldest).total_seconds()))
+    return SignedInUser(user.username, user.role) if right else None
 
 
 def create_user(username: str, password: str, confirm: str, role: str) -> str | None:
@@ -77,8 +103,12 @@ def _sign_in_form() -> None:
         password = st.text_input("Password", type="password", key="signin_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        with ui.explained_database_errors():
-            user = authenticate(username, password)
+        try:
+            with ui.explained_database_errors():
+                user = authenticate(username, password)
+        except Throttled as exc:
+            st.error(f"Too many wrong passwords for this user name: try again in {math.ceil(exc.wait_s / 60)} min.")
+            return
         if user is None:
             st.error("Wrong user name or password.")
             return

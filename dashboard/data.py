@@ -260,6 +260,16 @@ def get_user(factory: sessionmaker, username: str) -> UserInfo | None:
         return UserInfo(u.username, u.role, u.password_hash, u.created_at) if u else None
 
 
+def record_sign_in(factory: sessionmaker, username: str, succeeded: bool) -> None:
+    with reading(factory) as s:
+        repo.record_sign_in(s, username, succeeded)
+
+
+def recent_sign_in_failures(factory: sessionmaker, username: str, window_s: float) -> list[datetime]:
+    with reading(factory) as s:
+        return repo.recent_sign_in_failures(s, username, window_s)
+
+
 def list_users(factory: sessionmaker) -> list[UserInfo]:
     with reading(factory) as s:
         return [UserInfo(u.username, u.role, u.password_hash, u.created_at) for u in repo.list_users(s)]

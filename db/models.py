@@ -123,6 +123,17 @@ class ModelEvaluation(Base):
     confusion: Mapped[list] = mapped_column(JSON)
 
 
+class SignInAttempt(Base):
+    """Every sign-in, right or wrong (migration 0003): wrong ones are throttled per user name and
+    both are the start of an audit trail."""
+
+    __tablename__ = "sign_in_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)  # as typed: unknown names are throttled too
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import delete, func, select, update
@@ -17,6 +17,7 @@ from db.models import (
     ModelEvaluation,
     Observation,
     SessionStatus,
+    SignInAttempt,
     Student,
     User,
     utcnow,
@@ -180,6 +181,24 @@ def add_user(s: Session, username: str, password_hash: str, role: str) -> User:
     s.add(user)
     s.commit()
     return user
+
+
+def record_sign_in(s: Session, username: str, succeeded: bool) -> None:
+    s.add(SignInAttempt(username=username, succeeded=succeeded, at=utcnow()))
+    s.commit()
+
+
+def recent_sign_in_failures(s: Session, username: str, window_s: float) -> list[datetime]:
+    """When ``username``'s wrong sign-ins within the last ``window_s`` seconds, since its last
+    right one, happened (oldest first)."""
+    since = utcnow() - timedelta(seconds=window_s)
+    last_ok = s.scalar(select(func.max(SignInAttempt.at)).where(SignInAttempt.username == username,
+                                                                SignInAttempt.succeeded.is_(True)))
+    if last_ok is not None and last_ok > since:
+        since = last_ok
+    return list(s.scalars(select(SignInAttempt.at).where(
+        SignInAttempt.username == username, SignInAttempt.succeeded.is_(False), SignInAttempt.at > since,
+    ).order_by(SignInAttempt.at)))
 
 
 def count_users(s: Session) -> int:

@@ -101,6 +101,36 @@ def test_sign_in_works_and_a_wrong_password_is_refused(seeded, tmp_path, monkeyp
     assert "Sign in" in texts(at, "subheader")
 
 
+def test_the_sixth_wrong_password_in_15_minutes_is_refused_even_when_right(seeded, tmp_path, monkeypatch):
+    for _ in range(5):
+        at = sign_in(app(seeded.url, tmp_path / "up", monkeypatch), "teacher", "not the password")
+        assert "Wrong user name or password" in texts(at, "error")
+    at = sign_in(app(seeded.url, tmp_path / "up", monkeypatch), "teacher", PASSWORD)
+    assert "Too many wrong passwords for this user name: try again in 15 min" in texts(at, "error")
+    assert USER_KEY not in at.session_state
+    # Throttled per name: another user signs in; an unknown name is throttled the same way.
+    assert sign_in(app(seeded.url, tmp_path / "up", monkeypatch), "admin", PASSWORD).session_state[USER_KEY].is_admin
+    for _ in range(6):
+        at = sign_in(app(seeded.url, tmp_path / "up", monkeypatch), "nobody", "x" * 8)
+    assert "Too many wrong passwords" in texts(at, "error")
+    with connect(seeded.url)() as s:  # every attempt is on record
+        assert len(repo.recent_sign_in_failures(s, "teacher", 900)) == 6
+        assert len(repo.recent_sign_in_failures(s, "admin", 900)) == 0
+
+
+def test_an_unknown_name_costs_what_a_known_one_costs(seeded, tmp_path, monkeypatch):
+    """Both run bcrypt at the same cost, so the answer's speed does not tell which names exist."""
+    from dashboard import auth
+
+    checked = []
+    real = auth.check_password
+    monkeypatch.setattr(auth, "check_password", lambda pw, h: checked.append(h[:7]) or real(pw, h))
+    monkeypatch.setenv(ENV_DB, seeded.url)
+    assert auth.authenticate("teacher", "a wrong password") is None
+    assert auth.authenticate("nobody", "a wrong password") is None
+    assert checked[0] == checked[1] == "$2b$12$"  # one bcrypt check each, same cost
+
+
 def test_signed_out_visitors_get_only_the_sign_in_form(seeded, tmp_path, monkeypatch):
     at = app(seeded.url, tmp_path / "up", monkeypatch)
     at.switch_page("views/report.py").run()
