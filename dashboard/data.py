@@ -235,6 +235,16 @@ def rename_student(factory: sessionmaker, student_id: int, name: str) -> None:
         repo.rename_student(s, student_id, name)
 
 
+def delete_session(factory: sessionmaker, session_id: int) -> None:
+    with reading(factory) as s:
+        repo.delete_session(s, session_id)
+
+
+def delete_student(factory: sessionmaker, student_id: int) -> None:
+    with reading(factory) as s:
+        repo.delete_student(s, student_id)
+
+
 def merge_students(factory: sessionmaker, keep_id: int, merge_id: int) -> None:
     with reading(factory) as s:
         repo.merge_students(s, keep_id, merge_id)

@@ -156,6 +156,23 @@ def merge_students(s: Session, keep_id: int, merge_id: int) -> None:
     s.commit()
 
 
+def delete_session(s: Session, session_id: int) -> None:
+    """Erase a session and everything recorded in it. Explicit deletes, child rows first, so the
+    erasure does not depend on a database enforcing ON DELETE CASCADE."""
+    for table in (Observation, Alert, Student):
+        s.execute(delete(table).where(table.session_id == session_id))
+    s.execute(delete(ClassSession).where(ClassSession.id == session_id))
+    s.commit()
+
+
+def delete_student(s: Session, student_id: int) -> None:
+    """Erase one student's records in their session: observations, own alerts, the student."""
+    for table in (Observation, Alert):
+        s.execute(delete(table).where(table.student_id == student_id))
+    s.execute(delete(Student).where(Student.id == student_id))
+    s.commit()
+
+
 def store_evaluation(s: Session, model_name: str, split: str, tta: bool, result: dict) -> ModelEvaluation:
     ev = ModelEvaluation(
         model_name=model_name, split=split, tta=tta, n=result["n"], accuracy=result["accuracy"],

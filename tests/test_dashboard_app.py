@@ -301,6 +301,56 @@ def test_rename_and_merge_students(admin_app, seeded):
     assert set(frame.query("student_id == @first.id")["student"]) == {"Ada Lovelace"}
 
 
+def _rows(url: str, session_id: int, student_id: int | None = None) -> dict[str, int]:
+    """Rows left in the database for a session (or one of its students), table by table."""
+    from sqlalchemy import func, select
+
+    from db.models import Alert, Observation, Student
+
+    with connect(url)() as s:
+        def count(model, **where):
+            q = select(func.count()).select_from(model)
+            for column, value in where.items():
+                q = q.where(getattr(model, column) == value)
+            return s.scalar(q)
+
+        if student_id is not None:
+            return {"observations": count(Observation, student_id=student_id),
+                    "alerts": count(Alert, student_id=student_id), "students": count(Student, id=student_id)}
+        return {"observations": count(Observation, session_id=session_id), "alerts": count(Alert, session_id=session_id),
+                "students": count(Student, session_id=session_id), "sessions": count(ClassSession, id=session_id)}
+
+
+def test_an_admin_erases_a_student_then_a_whole_session_and_nothing_of_them_is_left(admin_app, seeded, tmp_path,
+                                                                                     monkeypatch):
+    teacher = app(seeded.url, tmp_path / "uploads", monkeypatch, SignedInUser("teacher", "teacher"))
+    teacher.switch_page("views/report.py").run()
+    assert "An admin can erase" in texts(teacher, "caption") and not any(b.label == "Erase this session"
+                                                                         for b in teacher.button)
+    at = admin_app
+    sid = seeded.session_id
+    at.switch_page("views/students.py").run()
+    with connect(seeded.url)() as s:
+        target = next(a.student_id for a in repo.alerts(s, sid) if a.student_id is not None)  # one with alerts
+        other = next(st.id for st in repo.students(s, sid) if st.id != target)
+        label = next(st.label for st in repo.students(s, sid) if st.id == target)
+    assert all(_rows(seeded.url, sid, target).values())  # observations, alerts, the student: all there
+    at.selectbox(key="erase_who").set_value(target)
+    at.checkbox(key="erase_student_sure").check()
+    next(b for b in at.button if b.label == "Erase").click().run()
+    assert not at.exception and f"The records of {label} are erased" in texts(at, "success")
+    assert not any(_rows(seeded.url, sid, target).values()) and _rows(seeded.url, sid, other)["observations"]
+
+    at.switch_page("views/report.py").run()
+    assert at.selectbox(key="report_session").value == sid
+    next(b for b in at.button if b.label == "Erase this session").click().run()
+    assert "Tick the box" in texts(at, "error") and _rows(seeded.url, sid)["sessions"] == 1  # not without it
+    at.checkbox(key="erase_session_sure").check()
+    next(b for b in at.button if b.label == "Erase this session").click().run()
+    assert not at.exception and f"Session #{sid}" in texts(at, "success")
+    assert _rows(seeded.url, sid) == {"observations": 0, "alerts": 0, "students": 0, "sessions": 0}
+
+
 def test_admin_adds_a_teacher_who_can_then_sign_in(admin_app, seeded, tmp_path, monkeypatch):
     at = admin_app
     at.switch_page("views/users.py").run()

@@ -8,8 +8,9 @@ import streamlit as st
 
 from dashboard import analytics, auth, charts, context, data, report_export, ui
 
-auth.signed_in_user()
+user = auth.signed_in_user()
 st.title("Session report")
+ui.show_flash()
 factory = context.factory()
 
 session = ui.choose_session(factory, key="report_session")
@@ -111,3 +112,22 @@ d2.download_button("Report (HTML)", lambda: report_export.html_report(content), 
                    mime="text/html", key="download_html", on_click="ignore", icon=":material/html:")
 d3.download_button("Report (PDF)", lambda: report_export.pdf_report(content), file_name=f"{stem}-report.pdf",
                    mime="application/pdf", key="download_pdf", on_click="ignore", icon=":material/picture_as_pdf:")
+
+st.subheader("Erase")
+if not user.is_admin:
+    st.caption("An admin can erase this session and everything recorded in it.")
+elif session.status == "running":
+    st.caption("A session still being analysed cannot be erased: stop it first.")
+else:
+    with st.form("erase_session"):
+        sure = st.checkbox(f"Erase session #{session.id} and every observation, student and alert in it. "
+                           "This cannot be undone.", key="erase_session_sure")
+        if st.form_submit_button("Erase this session", icon=":material/delete_forever:"):
+            if not sure:
+                st.error("Tick the box to confirm.")
+            else:
+                with ui.explained_database_errors():
+                    data.delete_session(factory, session.id)
+                ui.flash(f"Session #{session.id} ({session.title}) is erased.")
+                st.query_params.clear()
+                st.rerun()

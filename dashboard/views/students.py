@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import analytics, auth, context, data, ui
 
-auth.signed_in_user()
+user = auth.signed_in_user()
 st.title("Students")
 st.caption("Students are \"Student N\" until you name them; names are stored only in this database.")
 ui.show_flash()
@@ -70,3 +70,20 @@ with merge:
                         data.merge_students(factory, keep, gone)
                     ui.flash(f"Merged {describe(gone)} into {describe(keep)}.")
                     st.rerun()
+
+st.subheader("Erase a student's records")
+if not user.is_admin:
+    st.caption("An admin can erase one student's records in this session (observations and alerts).")
+else:
+    with st.form("erase_student_form"):
+        who = st.selectbox("Student", ids, format_func=describe, key="erase_who")
+        sure = st.checkbox("Erase every observation and alert of this student in this session; this cannot be undone",
+                           key="erase_student_sure")
+        if st.form_submit_button("Erase", icon=":material/delete_forever:"):
+            if not sure:
+                st.error("Tick the box to confirm.")
+            else:
+                with ui.explained_database_errors():
+                    data.delete_student(factory, who)
+                ui.flash(f"The records of {describe(who)} are erased.")
+                st.rerun()
