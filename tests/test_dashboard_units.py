@@ -351,12 +351,14 @@ def test_engine_errors_are_reported_in_the_engines_words(tmp_path):
 
 def test_stop_sends_sigint_first(tmp_path):
     code = ("import sys, time\n"
-            "try:\n    time.sleep(60)\n"
+            "try:\n    print('ready', flush=True); time.sleep(60)\n"
             "except KeyboardInterrupt:\n    print('{\"stopped\": true}'); sys.exit(0)\n")
     job = engine_cli._launch("live", [sys.executable, "-c", code], "sqlite:///unused.db", tmp_path, "y")
     import time
 
-    time.sleep(1.0)  # let the interpreter install its SIGINT handler
+    deadline = time.monotonic() + 60  # until the interpreter is up (slow on a loaded machine) and waiting
+    while "ready" not in job.stdout_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert engine_cli.stop(job, grace_s=10) == 0
     assert job.result() == {"stopped": True}
 
