@@ -50,6 +50,8 @@ class ClassSession(Base):
     frames_analyzed: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str] = mapped_column(Text, default="")  # why it failed / where a broken file stopped
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)  # the engine's last batch (UTC); migration 0002
+    # Whether expressions were read (migration 0004): False = attention-only; None = before 0004 (with emotions)
+    emotions: Mapped[bool | None] = mapped_column(Boolean)
     course: Mapped[Course | None] = relationship(back_populates="sessions")
     students: Mapped[list[Student]] = relationship(back_populates="session", cascade="all, delete-orphan")
 
@@ -77,14 +79,14 @@ class Observation(Base):
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
     t: Mapped[float] = mapped_column(Float)  # media seconds
     wall_time: Mapped[datetime] = mapped_column(DateTime)
-    angry: Mapped[float] = mapped_column(Float)
-    disgust: Mapped[float] = mapped_column(Float)
-    fear: Mapped[float] = mapped_column(Float)
-    happy: Mapped[float] = mapped_column(Float)
-    sad: Mapped[float] = mapped_column(Float)
-    surprise: Mapped[float] = mapped_column(Float)
-    neutral: Mapped[float] = mapped_column(Float)
-    emotion: Mapped[str] = mapped_column(String(16))
+    angry: Mapped[float | None] = mapped_column(Float)
+    disgust: Mapped[float | None] = mapped_column(Float)
+    fear: Mapped[float | None] = mapped_column(Float)
+    happy: Mapped[float | None] = mapped_column(Float)
+    sad: Mapped[float | None] = mapped_column(Float)
+    surprise: Mapped[float | None] = mapped_column(Float)
+    neutral: Mapped[float | None] = mapped_column(Float)
+    emotion: Mapped[str | None] = mapped_column(String(16))  # the 7 above and this: None when attention-only
     box_x: Mapped[int] = mapped_column(Integer)
     box_y: Mapped[int] = mapped_column(Integer)
     box_w: Mapped[int] = mapped_column(Integer)
@@ -93,7 +95,7 @@ class Observation(Base):
     pitch: Mapped[float | None] = mapped_column(Float)  # degrees, + = looking up
     eye_openness: Mapped[float | None] = mapped_column(Float)  # 0 closed .. 1 open
     engagement: Mapped[float] = mapped_column(Float)  # 0..1
-    confusion: Mapped[float] = mapped_column(Float)  # 0..1
+    confusion: Mapped[float | None] = mapped_column(Float)  # 0..1; None when attention-only
     __table_args__ = (Index("ix_obs_session_t", "session_id", "t"), Index("ix_obs_student_t", "student_id", "t"))
 
 
@@ -141,3 +143,12 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))  # admin | teacher
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AppSetting(Base):
+    """The admin's switches (migration 0004), one row per key: ``emotions`` ("true"/"false"),
+    ``retention_days`` (days to keep observations; absent or empty = keep)."""
+
+    __tablename__ = "app_settings"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
