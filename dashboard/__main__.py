@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: port {args.port} is in use; try --port {alt or args.port + 1}", file=sys.stderr)
         return 2
 
-    from dashboard.data import DatabaseProblem, list_sessions, open_database
+    from dashboard import setup_code
+    from dashboard.data import DatabaseProblem, count_users, list_sessions, open_database
 
     try:
         factory = open_database(settings.db_url)
@@ -62,8 +63,21 @@ def main(argv: list[str] | None = None) -> int:
             from dashboard.demo import seed_demo
 
             seed_demo(settings.db_url)
+        no_account = count_users(factory) == 0
     except DatabaseProblem as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    # The first admin account needs a one-time code that only this terminal shows (a fresh one
+    # at each start while the database has no account; none once it has one).
+    code_file = setup_code.code_path(settings)
+    try:
+        if no_account:
+            print(setup_code.announce(setup_code.issue(code_file)), flush=True)
+        else:
+            setup_code.discard(code_file)
+    except OSError as exc:
+        print(f"error: cannot write the setup code file {code_file}: {exc}", file=sys.stderr)
         return 2
 
     shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host

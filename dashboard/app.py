@@ -20,7 +20,8 @@ st.set_page_config(page_title="Classroom engagement", layout="wide")
 with ui.explained_database_errors():
     context.factory()  # opens (and if new, creates) the database; explains a bad one
 
-user = auth.current_user()
+with ui.explained_database_errors():
+    user = auth.refresh_signed_in_user()  # an account disabled or deleted meanwhile is signed out here
 if user is None:
     # Every page's address shows the sign-in form; once signed in, the same address (and its
     # ?session=...) shows the page that was asked for.
@@ -37,11 +38,13 @@ class_pages = [
     st.Page(ui.RECORDINGS_PAGE, title="Recordings", icon=":material/movie:"),
     st.Page(ui.REPORT_PAGE, title="Session report", icon=":material/insert_chart:"),
     st.Page(ui.STUDENTS_PAGE, title="Students", icon=":material/groups:"),
+    st.Page(ui.ACCOUNT_PAGE, title="My account", icon=":material/key:"),
 ]
 admin_visibility = "visible" if user.is_admin else "hidden"
 admin_pages = [
     st.Page(ui.MODEL_PAGE, title="Model evaluation", icon=":material/science:", visibility=admin_visibility),
     st.Page(ui.USERS_PAGE, title="Users", icon=":material/manage_accounts:", visibility=admin_visibility),
+    st.Page(ui.AUDIT_PAGE, title="Audit log", icon=":material/policy:", visibility=admin_visibility),
 ]
 page = st.navigation({"Class": class_pages, "Admin": admin_pages} if user.is_admin else class_pages + admin_pages)
 

@@ -1,5 +1,6 @@
-"""Sign-in, the first-run admin account, sign-out and role checks. The signed-in user lives in
-``st.session_state`` only (one browser tab's session), never in a cookie or a file."""
+"""Sign-in, the first-run admin account (with the setup code), sign-out, role checks and account
+changes (each written to the audit log). The signed-in user lives in ``st.session_state`` only (one
+browser tab's session), never in a cookie or a file."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard import context, data, ui
+from dashboard import context, data, setup_code, ui
 from dashboard.passwords import check_password, hash_password, problem_with
 from db.models import utcnow
+from db.repository import AccountRefused
 
 USER_KEY = "signed_in_user"
 ROLES = ("teacher", "admin")
@@ -35,6 +37,26 @@ def sign_out() -> None:
     st.session_state.pop(USER_KEY, None)
 
 
+def refresh_signed_in_user() -> SignedInUser | None:
+    """The signed-in user as the database has them now: signed out when their account was
+    disabled or deleted meanwhile, with their current role when an admin changed it. (A database
+    without any account keeps the session's user: pages driven by tests are signed in that way.)"""
+    user = current_user()
+    if user is None:
+        return None
+    factory = context.factory()
+    row = data.get_user(factory, user.username)
+    if row is None and data.count_users(factory) == 0:
+        return user
+    if row is None or row.disabled:
+        sign_out()
+        return None
+    if row.role != user.role:
+        user = SignedInUser(row.username, row.role)
+        st.session_state[USER_KEY] = user
+    return user
+
+
 # Failed sign-ins per user name: this many within THROTTLE_WINDOW_S (since the last right one)
 # and the name is refused, right password or not, until the oldest of them is that old.
 MAX_FAILURES = 5
@@ -53,23 +75,31 @@ class Throttled(Exception):
 
 
 def authenticate(username: str, password: str) -> SignedInUser | None:
-    """The user when the password matches; None for an unknown name or a wrong password
-    (the caller must not say which). Raises :class:`Throttled` after ``MAX_FAILURES`` wrong
-    passwords for the name within ``THROTTLE_WINDOW_S``. Every attempt is recorded."""
+    """The user when the password matches and the account is enabled; None for an unknown name,
+    a wrong password or a disabled account (the caller must not say which). Raises
+    :class:`Throttled` after ``MAX_FAILURES`` wrong passwords for the name within
+    ``THROTTLE_WINDOW_S``. Every attempt is recorded, and written to the audit log with the reason."""
     factory, name = context.factory(), username.strip()
     failures = data.recent_sign_in_failures(factory, name, THROTTLE_WINDOW_S)
     user = data.get_user(factory, name)
     right = check_password(password, user.password_hash if user else _NOBODY_HASH) and user is not None
+    allowed = right and not user.disabled
     throttled = len(failures) >= MAX_FAILURES
-    data.record_sign_in(factory, name, right and not throttled)
+    data.record_sign_in(factory, name, allowed and not throttled)
     if throttled:
+        data.record_event(factory, name, "sign-in failed", name, f"refused: {MAX_FAILURES} wrong passwords lately")
         oldest = failures[-MAX_FAILURES]
         raise Throttled(max(1.0, THROTTLE_WINDOW_S - (utcnow() - oldest).total_seconds()))
-    return SignedInUser(user.username, user.role) if right else None
+    if allowed:
+        data.record_event(factory, name, "sign-in", name)
+        return SignedInUser(user.username, user.role)
+    why = "no such user name" if user is None else "wrong password" if not right else "the account is disabled"
+    data.record_event(factory, name, "sign-in failed", name, why)
+    return None
 
 
-def create_user(username: str, password: str, confirm: str, role: str) -> str | None:
-    """Add an account; returns why it was refused, or None."""
+def create_user(username: str, password: str, confirm: str, role: str, actor: str = "") -> str | None:
+    """Add an account (``actor``: the admin adding it); returns why it was refused, or None."""
     username = username.strip()
     if not username:
         return "enter a user name"
@@ -82,7 +112,101 @@ def create_user(username: str, password: str, confirm: str, role: str) -> str | 
     if data.get_user(factory, username) is not None:
         return f"there is already a user called {username!r}"
     data.add_user(factory, username, hash_password(password), role)
+    data.record_event(factory, actor or username, "account created", username, f"role {role}")
     return None
+
+
+# --- account changes: each returns why it was refused, or None, and is written to the audit log ---
+
+def change_own_password(user: SignedInUser, current: str, new: str, confirm: str) -> str | None:
+    """The signed-in user changes their password; the current one is required (and wrong ones
+    count towards the sign-in throttle, as at the sign-in form)."""
+    factory = context.factory()
+    if len(data.recent_sign_in_failures(factory, user.username, THROTTLE_WINDOW_S)) >= MAX_FAILURES:
+        return "too many wrong passwords for this user name lately: try again later"
+    row = data.get_user(factory, user.username)
+    if row is None or not check_password(current, row.password_hash):
+        data.record_sign_in(factory, user.username, False)
+        data.record_event(factory, user.username, "sign-in failed", user.username,
+                          "wrong current password when changing it")
+        return "the current password is wrong"
+    problem = problem_with(new, confirm)
+    if problem:
+        return problem
+    data.set_password(factory, user.username, hash_password(new))
+    data.record_event(factory, user.username, "password changed", user.username)
+    return None
+
+
+def _refused(action) -> str | None:
+    try:
+        action()
+    except AccountRefused as exc:
+        return str(exc)
+    return None
+
+
+def reset_password(admin: SignedInUser, username: str, new: str, confirm: str) -> str | None:
+    """An admin sets another account's password (to hand over in person)."""
+    problem = problem_with(new, confirm)
+    if problem:
+        return problem
+    factory = context.factory()
+    problem = _refused(lambda: data.set_password(factory, username, hash_password(new)))
+    if problem is None:
+        data.record_event(factory, admin.username, "password reset", username)
+    return problem
+
+
+def set_disabled(admin: SignedInUser, username: str, disabled: bool) -> str | None:
+    if disabled and username == admin.username:
+        return "you cannot disable your own account"
+    factory = context.factory()
+    problem = _refused(lambda: data.set_disabled(factory, username, disabled))
+    if problem is None:
+        data.record_event(factory, admin.username, "account disabled" if disabled else "account enabled", username)
+    return problem
+
+
+def change_role(admin: SignedInUser, username: str, role: str) -> str | None:
+    if role not in ROLES:
+        return f"the role must be one of {', '.join(ROLES)}"
+    factory = context.factory()
+    before = data.get_user(factory, username)
+    problem = _refused(lambda: data.set_role(factory, username, role))
+    if problem is None:
+        data.record_event(factory, admin.username, "role changed", username,
+                          f"{before.role if before else '?'} -> {role}")
+    return problem
+
+
+def delete_account(admin: SignedInUser, username: str) -> str | None:
+    if username == admin.username:
+        return "you cannot delete your own account"
+    factory = context.factory()
+    problem = _refused(lambda: data.delete_user(factory, username))
+    if problem is None:
+        data.record_event(factory, admin.username, "account deleted", username)
+    return problem
+
+
+def audited_export(factory, username: str, target: str, what: str, make):
+    """``make`` (a deferred download's callable) that writes an "export" row once the file is made:
+    Streamlit calls it when the button is clicked, outside the page's run, so who and where are
+    captured now."""
+
+    def build():
+        out = make()
+        data.record_event(factory, username, "export", target, what)
+        return out
+
+    return build
+
+
+def audit(kind: str, target: str = "", detail: str = "") -> None:
+    """Write what the signed-in user just did to the audit log (exports, erasures)."""
+    user = current_user()
+    data.record_event(context.factory(), user.username if user else "?", kind, target, detail)
 
 
 def sign_in_page() -> None:
@@ -110,7 +234,8 @@ def _sign_in_form() -> None:
             st.error(f"Too many wrong passwords for this user name: try again in {math.ceil(exc.wait_s / 60)} min.")
             return
         if user is None:
-            st.error("Wrong user name or password.")
+            # One message for every refusal: it must not tell a right password on a disabled account.
+            st.error("Wrong user name or password, or the account is disabled.")
             return
         st.session_state[USER_KEY] = user
         st.rerun()
@@ -118,25 +243,42 @@ def _sign_in_form() -> None:
 
 def _first_admin_form() -> None:
     st.subheader("Create the admin account")
+    code_file = setup_code.code_path(context.settings())
+    try:
+        code = setup_code.ensure(code_file)
+    except OSError as exc:
+        st.error(f"Cannot write the setup code file {code_file}: {exc}.")
+        return
+    if code is not None:  # started without `python -m dashboard`: the server's terminal gets it now
+        print(setup_code.announce(code), flush=True)
     st.write("This database has no users yet. The first account is the administrator, who can add "
-             "teacher accounts later on the **Users** page.")
+             "teacher accounts later on the **Users** page. To create it, enter the one-time **setup code** "
+             "printed in the terminal where the dashboard was started (`make run` or `python -m dashboard`).")
     with st.form("first_admin"):
+        entered = st.text_input("Setup code (from the terminal)", key="first_code", placeholder="XXXX-XXXX-XXXX")
         username = st.text_input("Admin user name", value="admin", key="first_username")
         password = st.text_input("Password (at least 8 characters)", type="password", key="first_password")
         confirm = st.text_input("Password again", type="password", key="first_confirm")
         submitted = st.form_submit_button("Create the admin account", type="primary")
-    if submitted:
-        with ui.explained_database_errors():
-            # Re-check: another browser may have created the admin meanwhile.
-            if data.count_users(context.factory()) > 0:
-                st.error("An account was created meanwhile; sign in instead.")
-                return
-            problem = create_user(username, password, confirm, "admin")
-        if problem:
-            st.error(f"Not created: {problem}.")
-            return
-        st.session_state[USER_KEY] = SignedInUser(username.strip(), "admin")
-        st.rerun()
+    if not submitted:
+        return
+    if not setup_code.check(code_file, entered):
+        st.error("Wrong setup code. Use the code printed in the terminal where the dashboard was started "
+                 "(each start prints a new one while there is no account).")
+        return
+    username = username.strip()
+    problem = "enter a user name" if not username else problem_with(password, confirm)
+    if problem:
+        st.error(f"Not created: {problem}.")
+        return
+    with ui.explained_database_errors():
+        created = data.create_first_admin(context.factory(), username, hash_password(password))
+    if not created:  # another browser's admin got there first, in the same instant
+        st.error("An admin account was created meanwhile, from another browser: sign in with it instead.")
+        return
+    setup_code.discard(code_file)
+    st.session_state[USER_KEY] = SignedInUser(username, "admin")
+    st.rerun()
 
 
 def require_role(role: str) -> SignedInUser:

@@ -151,6 +151,7 @@ class UserInfo:
     role: str
     password_hash: str
     created_at: datetime
+    disabled: bool = False
 
 
 def _session_info(cs) -> SessionInfo:
@@ -267,7 +268,7 @@ def count_users(factory: sessionmaker) -> int:
 def get_user(factory: sessionmaker, username: str) -> UserInfo | None:
     with reading(factory) as s:
         u = repo.get_user(s, username)
-        return UserInfo(u.username, u.role, u.password_hash, u.created_at) if u else None
+        return UserInfo(u.username, u.role, u.password_hash, u.created_at, bool(u.disabled)) if u else None
 
 
 def record_sign_in(factory: sessionmaker, username: str, succeeded: bool) -> None:
@@ -282,9 +283,62 @@ def recent_sign_in_failures(factory: sessionmaker, username: str, window_s: floa
 
 def list_users(factory: sessionmaker) -> list[UserInfo]:
     with reading(factory) as s:
-        return [UserInfo(u.username, u.role, u.password_hash, u.created_at) for u in repo.list_users(s)]
+        return [UserInfo(u.username, u.role, u.password_hash, u.created_at, bool(u.disabled)) for u in repo.list_users(s)]
 
 
 def add_user(factory: sessionmaker, username: str, password_hash: str, role: str) -> None:
     with reading(factory) as s:
         repo.add_user(s, username, password_hash, role)
+
+
+# --- accounts and the audit log (issue 13) ---
+
+@dataclass(frozen=True)
+class AuditInfo:
+    at: datetime
+    username: str
+    kind: str
+    target: str
+    detail: str
+
+
+def record_event(factory: sessionmaker, username: str, kind: str, target: str = "", detail: str = "") -> None:
+    with reading(factory) as s:
+        repo.record_event(s, username, kind, target, detail)
+
+
+def audit_events(factory: sessionmaker, username: str | None = None, kind: str | None = None,
+                 limit: int = 1000) -> list[AuditInfo]:
+    with reading(factory) as s:
+        return [AuditInfo(e.at, e.username, e.kind, e.target or "", e.detail or "")
+                for e in repo.audit_events(s, username, kind, limit)]
+
+
+def audit_usernames(factory: sessionmaker) -> list[str]:
+    with reading(factory) as s:
+        return repo.audit_usernames(s)
+
+
+def create_first_admin(factory: sessionmaker, username: str, password_hash: str) -> bool:
+    with reading(factory) as s:
+        return repo.create_first_admin(s, username, password_hash)
+
+
+def set_password(factory: sessionmaker, username: str, password_hash: str) -> None:
+    with reading(factory) as s:
+        repo.set_password(s, username, password_hash)
+
+
+def set_disabled(factory: sessionmaker, username: str, disabled: bool) -> None:
+    with reading(factory) as s:
+        repo.set_disabled(s, username, disabled)
+
+
+def set_role(factory: sessionmaker, username: str, role: str) -> None:
+    with reading(factory) as s:
+        repo.set_role(s, username, role)
+
+
+def delete_user(factory: sessionmaker, username: str) -> None:
+    with reading(factory) as s:
+        repo.delete_user(s, username)

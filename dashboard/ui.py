@@ -20,7 +20,9 @@ REPORT_PAGE = "views/report.py"
 STUDENTS_PAGE = "views/students.py"
 MODEL_PAGE = "views/model.py"
 USERS_PAGE = "views/users.py"
-ALL_PAGES = (LIVE_PAGE, RECORDINGS_PAGE, REPORT_PAGE, STUDENTS_PAGE, MODEL_PAGE, USERS_PAGE)
+AUDIT_PAGE = "views/audit.py"
+ACCOUNT_PAGE = "views/account.py"
+ALL_PAGES = (LIVE_PAGE, RECORDINGS_PAGE, REPORT_PAGE, STUDENTS_PAGE, MODEL_PAGE, USERS_PAGE, AUDIT_PAGE, ACCOUNT_PAGE)
 
 # Material icons (Streamlit draws them from its own font: no emoji font needed on the server or the client).
 STATUS_ICONS = {"running": ":material/radio_button_checked:", "complete": ":material/check_circle:",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -136,6 +136,20 @@ class SignInAttempt(Base):
     succeeded: Mapped[bool] = mapped_column(Boolean)
 
 
+class AuditEvent(Base):
+    """Who did what, when (migration 0005): sign-ins, failed sign-ins, account changes, exports
+    and erasures. ``username`` is who acted (as typed, for a sign-in); ``target`` what it was done
+    to (an account, a session); ``detail`` a short sentence."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -143,6 +157,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))  # admin | teacher
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # A disabled account cannot sign in (migration 0005); its rows and its audit trail stay.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AppSetting(Base):

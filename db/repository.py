@@ -7,11 +7,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, insert, literal, or_, select, text, update
+from sqlalchemy.orm import Session, aliased
 
 from db.models import (
     Alert,
+    AuditEvent,
     ClassSession,
     Course,
     ModelEvaluation,
@@ -283,3 +284,125 @@ def sessions_from_source(s: Session, source_suffix: str) -> list[ClassSession]:
     or just the file name), newest first."""
     q = select(ClassSession).where(ClassSession.source.endswith(source_suffix, autoescape=True))
     return list(s.scalars(q.order_by(ClassSession.started_at.desc(), ClassSession.id.desc())))
+
+
+# --- accounts and the audit log (issue 13, migration 0005) ---
+
+# What the audit log records (``audit_log.kind``).
+AUDIT_KINDS = (
+    "sign-in", "sign-in failed", "first admin", "account created", "password changed", "password reset",
+    "account disabled", "account enabled", "account deleted", "role changed", "export", "erasure",
+)
+
+
+class AccountRefused(ValueError):
+    """An account change that would leave no enabled admin, or names no account."""
+
+
+def record_event(s: Session, username: str, kind: str, target: str = "", detail: str = "",
+                 commit: bool = True) -> None:
+    """One audit-log row: ``username`` did ``kind`` to ``target``. Fields are cut to their columns."""
+    s.add(AuditEvent(username=username[:100], kind=kind[:40], target=str(target)[:200], detail=detail,
+                     at=utcnow()))
+    if commit:
+        s.commit()
+
+
+def audit_events(s: Session, username: str | None = None, kind: str | None = None,
+                 limit: int = 1000) -> list[AuditEvent]:
+    """The audit log, newest first, optionally one user's (who acted) and/or one kind's."""
+    q = select(AuditEvent)
+    if username is not None:
+        q = q.where(AuditEvent.username == username)
+    if kind is not None:
+        q = q.where(AuditEvent.kind == kind)
+    return list(s.scalars(q.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)))
+
+
+def audit_usernames(s: Session) -> list[str]:
+    return list(s.scalars(select(AuditEvent.username).distinct().order_by(AuditEvent.username)))
+
+
+def _lock_users(s: Session) -> None:
+    """PostgreSQL: hold the users table against other writers until this transaction ends, so a
+    check-then-write on it is atomic (READ COMMITTED would let two such transactions both pass the
+    check). SQLite needs nothing: the statements below are single conditional writes, and SQLite
+    runs one writer at a time."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def create_first_admin(s: Session, username: str, password_hash: str, commit: bool = True) -> bool:
+    """Create the admin account if and only if there is no account at all, in one transaction:
+    of two browsers submitting at once, exactly one gets True; the other False (nothing written)."""
+    _lock_users(s)
+    nobody = ~select(User.id).exists()
+    row = select(literal(username), literal(password_hash), literal("admin"), literal(utcnow()),
+                 literal(False)).where(nobody)
+    result = s.execute(insert(User).from_select(["username", "password_hash", "role", "created_at", "disabled"], row))
+    created = result.rowcount == 1
+    if created:
+        record_event(s, username, "first admin", username, "the first admin account, with the setup code",
+                     commit=False)
+    if commit:
+        s.commit()
+    return created
+
+
+def _other_enabled_admins(username: str):
+    """How many enabled admins there are besides ``username`` (a scalar subquery)."""
+    others = aliased(User)
+    return (select(func.count()).select_from(others)
+            .where(others.role == "admin", others.disabled.is_(False), others.username != username)
+            .scalar_subquery())
+
+
+def _keeps_an_admin(username: str):
+    """True for rows whose change leaves an enabled admin: not an enabled admin, or not the last."""
+    return or_(User.role != "admin", User.disabled.is_(True), _other_enabled_admins(username) > 0)
+
+
+def _refuse(s: Session, username: str, what: str) -> None:
+    s.rollback()
+    if get_user(s, username) is None:
+        raise AccountRefused(f"there is no account called {username!r}")
+    raise AccountRefused(f"{username!r} is the last enabled admin: {what} would leave nobody who can manage "
+                         "accounts (make another admin first)")
+
+
+def set_password(s: Session, username: str, password_hash: str) -> None:
+    if s.execute(update(User).where(User.username == username).values(password_hash=password_hash)).rowcount != 1:
+        _refuse(s, username, "")
+    s.commit()
+
+
+def set_disabled(s: Session, username: str, disabled: bool) -> None:
+    """Disable (or enable) an account; never the last enabled admin."""
+    _lock_users(s)
+    q = update(User).where(User.username == username)
+    if disabled:
+        q = q.where(_keeps_an_admin(username))
+    if s.execute(q.values(disabled=disabled)).rowcount != 1:
+        _refuse(s, username, "disabling them")
+    s.commit()
+
+
+def set_role(s: Session, username: str, role: str) -> None:
+    """Change an account's role; never demote the last enabled admin."""
+    if role not in ("admin", "teacher"):
+        raise ValueError(f"role must be admin or teacher, not {role!r}")
+    _lock_users(s)
+    q = update(User).where(User.username == username)
+    if role != "admin":
+        q = q.where(_keeps_an_admin(username))
+    if s.execute(q.values(role=role)).rowcount != 1:
+        _refuse(s, username, "making them a teacher")
+    s.commit()
+
+
+def delete_user(s: Session, username: str) -> None:
+    """Delete an account (its audit trail stays); never the last enabled admin."""
+    _lock_users(s)
+    if s.execute(delete(User).where(User.username == username, _keeps_an_admin(username))).rowcount != 1:
+        _refuse(s, username, "deleting them")
+    s.commit()

@@ -15,6 +15,7 @@ from dashboard_support import APP, PASSWORD, seed_database, short_recording
 from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
+from dashboard import setup_code
 from dashboard.auth import USER_KEY, SignedInUser
 from dashboard.config import ENV_DB, ENV_UPLOADS
 from dashboard.passwords import check_password
@@ -68,8 +69,10 @@ def sign_in(at: AppTest, username: str, password: str) -> AppTest:
 
 def test_first_run_creates_the_admin_account(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'new.db'}"
+    code = setup_code.issue(tmp_path / "new.db.setup-code")  # what `python -m dashboard` prints
     at = app(url, tmp_path / "uploads", monkeypatch).run()
     assert "Create the admin account" in texts(at, "subheader")
+    at.text_input(key="first_code").input(code)
     at.text_input(key="first_username").input("head")
     at.text_input(key="first_password").input("a-long-password")
     at.text_input(key="first_confirm").input("a-long-passworD")

@@ -105,13 +105,23 @@ d1, d2, d3 = st.columns(3)
 # Every download is built only when asked for (a deferred download): the CSV of an hour-long lecture
 # is 150 MB, streamed from the database to a temporary file; the HTML and PDF take a moment, and
 # are made from the aggregates above, not the observations.
-d1.download_button("Observations (CSV)", lambda: report_export.csv_file(factory, session.id),
+# Each download, once made, is written to the audit log (who, which session, which file).
+target = f"session #{session.id}"
+d1.download_button("Observations (CSV)",
+                   auth.audited_export(factory, user.username, target, "observations CSV",
+                                       lambda: report_export.csv_file(factory, session.id)),
                    file_name=f"{stem}-observations.csv", mime="text/csv", key="download_csv", on_click="ignore",
                    icon=":material/table_view:")
-d2.download_button("Report (HTML)", lambda: report_export.html_report(content), file_name=f"{stem}-report.html",
-                   mime="text/html", key="download_html", on_click="ignore", icon=":material/html:")
-d3.download_button("Report (PDF)", lambda: report_export.pdf_report(content), file_name=f"{stem}-report.pdf",
-                   mime="application/pdf", key="download_pdf", on_click="ignore", icon=":material/picture_as_pdf:")
+d2.download_button("Report (HTML)",
+                   auth.audited_export(factory, user.username, target, "HTML report",
+                                       lambda: report_export.html_report(content)),
+                   file_name=f"{stem}-report.html", mime="text/html", key="download_html", on_click="ignore",
+                   icon=":material/html:")
+d3.download_button("Report (PDF)",
+                   auth.audited_export(factory, user.username, target, "PDF report",
+                                       lambda: report_export.pdf_report(content)),
+                   file_name=f"{stem}-report.pdf", mime="application/pdf", key="download_pdf", on_click="ignore",
+                   icon=":material/picture_as_pdf:")
 
 st.subheader("Erase")
 if not user.is_admin:
@@ -128,6 +138,7 @@ else:
             else:
                 with ui.explained_database_errors():
                     data.delete_session(factory, session.id)
+                    auth.audit("erasure", f"session #{session.id}", f"the whole session ({session.title})")
                 ui.flash(f"Session #{session.id} ({session.title}) is erased.")
                 st.query_params.clear()
                 st.rerun()

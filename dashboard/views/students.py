@@ -85,5 +85,6 @@ else:
             else:
                 with ui.explained_database_errors():
                     data.delete_student(factory, who)
+                    auth.audit("erasure", f"session #{session.id}", f"the records of {describe(who)}")
                 ui.flash(f"The records of {describe(who)} are erased.")
                 st.rerun()
