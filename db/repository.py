@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from db.models import (
     Alert,
+    AppSetting,
     AuditEvent,
     ClassSession,
     Course,
@@ -44,12 +45,13 @@ def get_or_create_course(s: Session, name: str) -> Course:
 def start_session(
     s: Session, source: str, source_kind: str = "video", model_version: str = "",
     analysis_fps: float = 5.0, title: str = "", course: str | None = None,
-    media_duration: float | None = None,
+    media_duration: float | None = None, emotions: bool = True,
 ) -> ClassSession:
+    """``emotions=False``: an attention-only session (no emotion or confusion values)."""
     cs = ClassSession(
         source=source, source_kind=source_kind, model_version=model_version, media_duration=media_duration,
         analysis_fps=analysis_fps, title=title or source, status=SessionStatus.running,
-        course=get_or_create_course(s, course) if course else None,
+        course=get_or_create_course(s, course) if course else None, emotions=bool(emotions),
     )
     s.add(cs)
     s.commit()
@@ -406,3 +408,87 @@ def delete_user(s: Session, username: str) -> None:
     if s.execute(delete(User).where(User.username == username, _keeps_an_admin(username))).rowcount != 1:
         _refuse(s, username, "deleting them")
     s.commit()
+
+# --- attention-only mode and retention (issue 13, migration 0004) ---
+
+EMOTIONS_SETTING = "emotions"  # "true" | "false": whether the engines the dashboard starts read expressions
+RETENTION_SETTING = "retention_days"  # days to keep a finished session's observations; absent or "" = keep
+PURGED_NOTE = "observations purged after {days} days"
+
+
+def get_setting(s: Session, key: str, default: str | None = None) -> str | None:
+    row = s.get(AppSetting, key)
+    return default if row is None else row.value
+
+
+def set_setting(s: Session, key: str, value: str | None) -> None:
+    """Set (or, with ``None``, remove) one admin setting."""
+    row = s.get(AppSetting, key)
+    if value is None:
+        if row is not None:
+            s.delete(row)
+    elif row is None:
+        s.add(AppSetting(key=key, value=value))
+    else:
+        row.value = value
+    s.commit()
+
+
+def emotions_enabled(s: Session) -> bool:
+    """The admin's switch: False = attention-only (the default, with nothing set, is emotions on)."""
+    return (get_setting(s, EMOTIONS_SETTING) or "true").strip().lower() != "false"
+
+
+def set_emotions_enabled(s: Session, enabled: bool) -> None:
+    set_setting(s, EMOTIONS_SETTING, "true" if enabled else "false")
+
+
+def retention_days(s: Session) -> int | None:
+    """Days to keep observations, or None (keep them); a value that is not a positive whole number is None."""
+    value = (get_setting(s, RETENTION_SETTING) or "").strip()
+    try:
+        days = int(value)
+    except ValueError:
+        return None
+    return days if days > 0 else None
+
+
+def set_retention_days(s: Session, days: int | None) -> None:
+    if days is not None and (isinstance(days, bool) or int(days) < 1):
+        raise ValueError(f"days to keep observations must be a whole number of at least 1, not {days!r}")
+    set_setting(s, RETENTION_SETTING, None if days is None else str(int(days)))
+
+
+def session_has_emotions(cs: ClassSession) -> bool:
+    """Whether a session read expressions: False only for attention-only sessions (NULL = before
+    migration 0004, when every session did)."""
+    return cs.emotions is not False
+
+
+def purge_old_observations(s: Session, days: int, now: datetime | None = None) -> list[int]:
+    """Delete the observations of sessions that ended more than ``days`` days ago (never a running
+    one); the session row, its students and alerts stay, and its note says the observations were
+    purged. Returns the ids of the sessions purged now (a session already purged is not counted
+    again)."""
+    if isinstance(days, bool) or int(days) < 1:
+        raise ValueError(f"days must be a whole number of at least 1, not {days!r}")
+    days = int(days)
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    has_rows = select(Observation.id).where(Observation.session_id == ClassSession.id).exists()
+    ids = list(s.scalars(select(ClassSession.id).where(
+        ClassSession.ended_at.is_not(None), ClassSession.ended_at < cutoff,
+        ClassSession.status != SessionStatus.running, has_rows).order_by(ClassSession.id)))
+    mark = PURGED_NOTE.format(days=days)
+    for sid in ids:
+        s.execute(delete(Observation).where(Observation.session_id == sid))
+        cs = s.get(ClassSession, sid)
+        if mark not in (cs.note or ""):
+            cs.note = f"{cs.note}; {mark}" if cs.note else mark
+    s.commit()
+    return ids
+
+
+def purge_by_setting(s: Session) -> list[int]:
+    """:func:`purge_old_observations` with the admin's retention setting; nothing when it is off."""
+    days = retention_days(s)
+    return [] if days is None else purge_old_observations(s, days)

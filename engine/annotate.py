@@ -66,11 +66,13 @@ class AnnotatedVideo:
         self._writer: cv2.VideoWriter | None = None
         self.frames = 0
 
-    def write(self, image: np.ndarray, marks: Sequence[Mark], emotions: Sequence[str]) -> None:
+    def write(self, image: np.ndarray, marks: Sequence[Mark], emotions: Sequence[str | None]) -> None:
         out = annotate(image, marks)
         scale = out.shape[1] / image.shape[1]
         if self.emoji:
             for m, emotion in zip(marks, emotions, strict=True):
+                if emotion is None:  # attention-only: no expression was read
+                    continue
                 x, y, w, h = (v * scale for v in m.box)
                 r = max(6, round(min(w, h) * 0.16))
                 draw_emoji(out, emotion, (round(x + w - r - 2), round(y + h - r - 2)), r)
@@ -88,8 +90,8 @@ class AnnotatedVideo:
             self._writer = None
 
 
-def marks_for(faces, labels: Sequence[str], emotions: Sequence[str], engagement: Sequence[float]) -> list[Mark]:
-    return [Mark(box=(f.x, f.y, f.w, f.h), text=f"{lab}: {emo}", level=eng)
+def marks_for(faces, labels: Sequence[str], emotions: Sequence[str | None], engagement: Sequence[float]) -> list[Mark]:
+    return [Mark(box=(f.x, f.y, f.w, f.h), text=f"{lab}: {emo}" if emo else lab, level=eng)
             for f, lab, emo, eng in zip(faces, labels, emotions, engagement, strict=True)]
 
 

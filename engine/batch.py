@@ -94,8 +94,10 @@ class RecordingWorker:
 
         self.cfg, self.detector = cfg, detector
         # ``model``: one already loaded (the local engine loads it through the CLI's checks).
-        self.model = model or ExpressionModel(model_path)  # raises training.modelio.ModelError in words
-        self.model.warm_up()
+        self.model = None  # attention-only ([privacy] emotions = false): the expression model is never loaded
+        if cfg.privacy.emotions:
+            self.model = model or ExpressionModel(model_path)  # raises training.modelio.ModelError in words
+            self.model.warm_up()
 
     def ready(self) -> int:
         """This worker's process id (the pool waits on it: a model that cannot load says so here)."""
@@ -389,7 +391,8 @@ def cmd_batch(args) -> int:
     # Ray's driver prints its workers' deaths to stdout (a thread of its own): stdout is the report's.
     with contextlib.redirect_stdout(sys.stderr):
         if args.ray is None:
-            worker = RecordingWorker(args.cfg, detector=args.detector, model=cli._load_model(args.model))
+            model = cli._load_model(args.model) if args.cfg.privacy.emotions else None
+            worker = RecordingWorker(args.cfg, detector=args.detector, model=model)
             report = run_local(paths, args.db, worker, progress)
         else:
             report = _batch_on_ray(args, paths, model_path, progress)

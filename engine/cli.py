@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--config", help="TOML file overriding engine/config.toml")
     ba.add_argument("--detector", choices=("auto", "full", "sliced"), default=None)
     ba.add_argument("--json", action="store_true")
+    _no_emotions_option(ba)
 
     ex = sub.add_parser("export", help="write a session's observations to CSV")
     ex.add_argument("--db", default=default_url(), help=DB_HELP)
@@ -94,6 +95,13 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", choices=("auto", "full", "sliced"), default=None)
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _no_emotions_option(p)
+
+
+def _no_emotions_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-emotions", action="store_true",
+                   help="attention-only: run no expression model and store no emotion or confusion values "
+                        "(overrides [privacy] emotions in the config; for the EU AI Act, docs/privacy.md)")
 
 
 # -- live sources: one option and one branch in live_source() per kind of source ----------------
@@ -139,6 +147,8 @@ def _config(args):
         cfg = load_config(args.config)
         if getattr(args, "fps", None) is not None:
             cfg = cfg.replace("sampling", fps=float(args.fps))
+        if getattr(args, "no_emotions", False):  # the flag only ever turns emotions off
+            cfg = cfg.replace("privacy", emotions=False)
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     fps = cfg.sampling.fps
@@ -191,7 +201,7 @@ def _run(args, source, live: bool) -> int:
 
     with source:
         _check_database(args.db)  # before the model: a bad URL should not cost a model load
-        model = _load_model(args.model)
+        model = _load_model(args.model) if args.cfg.privacy.emotions else None  # attention-only: never loaded
         options = RunOptions(
             title=args.title, course=args.course, detector=args.detector,
             annotate=Path(args.annotate) if getattr(args, "annotate", None) else None,

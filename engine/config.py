@@ -114,6 +114,11 @@ class RecorderConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    emotions: bool  # False = attention-only: no expression model, no emotion or confusion values
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     sampling: SamplingConfig
     detector: DetectorConfig
@@ -124,6 +129,7 @@ class EngineConfig:
     scoring: ScoringConfig
     alerts: AlertConfig
     recorder: RecorderConfig
+    privacy: PrivacyConfig
 
     def replace(self, section: str, **values: Any) -> EngineConfig:
         """A copy with some keys of one section changed (CLI flags such as --fps use this)."""
@@ -133,7 +139,7 @@ class EngineConfig:
 _SECTION_TYPES = {
     "sampling": SamplingConfig, "detector": DetectorConfig, "tracker": TrackerConfig, "align": AlignConfig,
     "classify": ClassifyConfig, "attention": AttentionConfig, "scoring": ScoringConfig, "alerts": AlertConfig,
-    "recorder": RecorderConfig,
+    "recorder": RecorderConfig, "privacy": PrivacyConfig,
 }
 
 

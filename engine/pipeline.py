@@ -47,6 +47,7 @@ from engine.scoring import AlertEvent, Reading, Scored, Scorer
 from engine.sources import Frame, Source
 from engine.track import FaceTracker
 
+ATTENTION_ONLY_VERSION = "attention-only (no expression model)"  # a session's model_version without emotions
 STAGES = ("detect", "track", "reid", "classify", "attention", "score")
 RUN_STAGES = ("decode", *STAGES, "record", "annotate")  # what run() times, in data-flow order
 
@@ -67,10 +68,12 @@ class StudentFace:
 
 @dataclass
 class FrameAnalyzer:
-    """Per-frame analysis. ``timings`` accumulates seconds per stage (benchmarks read it)."""
+    """Per-frame analysis. ``timings`` accumulates seconds per stage (benchmarks read it).
+    With ``[privacy] emotions = false`` (attention-only) ``model`` is None and never needed: no
+    face is aligned for or read by the expression model, and the scores carry no emotion."""
 
     cfg: EngineConfig
-    model: ExpressionModel
+    model: ExpressionModel | None
     detector_mode: str | None = None
     reid: bool = True
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(RUN_STAGES, 0.0))
@@ -84,8 +87,13 @@ class FrameAnalyzer:
         self.detector = ScheduledDetector(self.faces, self.cfg.detector)
         self.tracker = FaceTracker(self.cfg.tracker, self.cfg.sampling.fps)
         self.gallery = StudentGallery() if self.reid else None
-        self.scorer = Scorer(self.cfg.scoring, self.cfg.alerts)
-        self.reader = PacedReader(self.model, self.cfg.classify.read_every_s, self.cfg.classify.flip_average)
+        emotions = self.cfg.privacy.emotions
+        self.scorer = Scorer(self.cfg.scoring, self.cfg.alerts, emotions=emotions)
+        self.reader = None
+        if emotions:
+            if self.model is None:
+                raise ValueError("emotions are on ([privacy] emotions = true) but no expression model was given")
+            self.reader = PacedReader(self.model, self.cfg.classify.read_every_s, self.cfg.classify.flip_average)
 
     def analyse(self, frame: Frame) -> tuple[list[StudentFace], list[AlertEvent]]:
         clock, tm = time.perf_counter, self.timings
@@ -99,8 +107,11 @@ class FrameAnalyzer:
         if self.gallery is not None and tracked:
             keys = self.gallery.assign_boxes(frame.t, frame.image, keys, [f.box for f in faces])
         t3 = clock()
-        probs = self.reader.read(frame.t, keys,
-                                 lambda due: model_inputs(frame.image, [faces[i] for i in due], self.cfg.align))
+        if self.reader is None:  # attention-only: the expression model is not run
+            probs = [None] * len(keys)
+        else:
+            probs = self.reader.read(frame.t, keys,
+                                     lambda due: model_inputs(frame.image, [faces[i] for i in due], self.cfg.align))
         t4 = clock()
         cues = self.attention.estimate(frame.t, frame.image, keys, faces)
         t5 = clock()
@@ -201,10 +212,14 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
     """Analyse ``source`` into a new session in ``db_url``; returns its summary.
 
     Raises :class:`PipelineError` when the database cannot be used or a write fails (the
-    session is then marked failed when possible)."""
+    session is then marked failed when possible). With ``[privacy] emotions = false`` the
+    expression model is neither loaded nor run (``model`` is ignored) and the session is
+    recorded as attention-only."""
     started = time.monotonic()
     options = options or RunOptions()
-    model = model or ExpressionModel()
+    emotions = cfg.privacy.emotions
+    model = (model or ExpressionModel()) if emotions else None
+    model_version = model.version if model is not None else ATTENTION_ONLY_VERSION
     try:
         factory = connect(db_url)
     except DatabaseError as exc:
@@ -220,7 +235,7 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
     with stop.installed():
         try:
             try:
-                recorder.start(source.info, model.version, fps, options.title, options.course)
+                recorder.start(source.info, model_version, fps, options.title, options.course, emotions=emotions)
             except RecorderError as exc:
                 raise PipelineError(f"cannot start a session in {safe_url(db_url)}: {exc}") from exc
             try:
@@ -234,7 +249,8 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
                     from engine.preview import PreviewWriter
 
                     preview = PreviewWriter(options.preview)
-                model.warm_up()
+                if model is not None:
+                    model.warm_up()
                 bar = _progress_bar(source, fps, options.progress)
                 clock = time.perf_counter
                 waited = clock()

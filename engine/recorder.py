@@ -109,14 +109,14 @@ class Recorder:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, info: SourceInfo, model_version: str, fps: float, title: str = "",
-              course: str | None = None) -> int:
+              course: str | None = None, emotions: bool = True) -> int:
         self._s = self.factory()
 
         def create():
             try:
                 return repo.start_session(self._s, source=info.name, source_kind=info.kind,
                                           model_version=model_version, analysis_fps=fps, title=title, course=course,
-                                          media_duration=info.duration)
+                                          media_duration=info.duration, emotions=emotions)
             except SQLAlchemyError as exc:
                 self._s.rollback()
                 raise RecorderError(describe_db_error(exc)) from exc
@@ -167,12 +167,13 @@ class Recorder:
     def observe(self, t: float, wall_time: datetime, face: Face, scored: Scored, attention: Attention) -> None:
         self.label(scored.student)
         x, y, w, h = face.box
+        probs = scored.probs if scored.probs is not None else [None] * len(EMOTIONS)  # None: attention-only
         row = {
             "t": float(t), "wall_time": wall_time,
-            **{name: float(p) for name, p in zip(EMOTIONS, scored.probs, strict=True)},
+            **{name: _opt(p) for name, p in zip(EMOTIONS, probs, strict=True)},
             "emotion": scored.emotion, "box_x": x, "box_y": y, "box_w": w, "box_h": h,
             "yaw": _opt(attention.yaw), "pitch": _opt(attention.pitch), "eye_openness": _opt(attention.eye_openness),
-            "engagement": float(scored.engagement), "confusion": float(scored.confusion),
+            "engagement": float(scored.engagement), "confusion": _opt(scored.confusion),
         }
         self._rows.append((scored.student, row))
 

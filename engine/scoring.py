@@ -43,6 +43,10 @@ Rules (parameters come from ``[scoring]`` and ``[alerts]`` in ``engine/config.to
   (``student=None``) of that kind opens; it closes when the share (or too few present) has
   been ``<= class_off_share`` for ``min_off_s``. Kinds: "disengaged" and "confused".
 * :meth:`Scorer.finish` closes every open alert at the given time.
+* **Attention-only** (``Scorer(..., emotions=False)``, ``[privacy] emotions = false``): readings
+  carry no probabilities; scored faces have no probabilities, emotion or confusion (None), and
+  no "confused" alert, for a student or the class, is ever opened. Engagement and absence are
+  computed as above.
 
 Messages are plain words for teachers. Student messages contain a ``{name}`` placeholder
 for the display name (the scorer only knows student keys); :meth:`AlertEvent.text` fills it
@@ -79,7 +83,7 @@ class Reading:
     """One student's face in one analysed frame."""
 
     student: int  # stable student key
-    probs: np.ndarray  # (7,) model probabilities, EMOTIONS order
+    probs: np.ndarray | None  # (7,) model probabilities, EMOTIONS order; None = attention-only
     yaw: float | None  # degrees
     pitch: float | None  # degrees
     eye_openness: float | None  # 0..1
@@ -89,10 +93,10 @@ class Reading:
 @dataclass(frozen=True)
 class Scored:
     student: int
-    probs: np.ndarray  # smoothed (7,)
-    emotion: str  # argmax label of smoothed probs
+    probs: np.ndarray | None  # smoothed (7,); None = attention-only
+    emotion: str | None  # argmax label of smoothed probs; None = attention-only
     engagement: float  # 0..1
-    confusion: float  # 0..1
+    confusion: float | None  # 0..1; None = attention-only
 
 
 @dataclass(frozen=True)
@@ -227,13 +231,15 @@ class _Student:
 class Scorer:
     """Scores and alerts for one class session (see the module docstring for the rules)."""
 
-    def __init__(self, scoring: ScoringConfig, alerts: AlertConfig):
+    def __init__(self, scoring: ScoringConfig, alerts: AlertConfig, emotions: bool = True):
         self.scoring = scoring
         self.alerts = alerts
+        self.emotions = emotions  # False: attention-only, no probabilities, confusion or "confused" alerts
+        self._kinds = (DISENGAGED, CONFUSED) if emotions else (DISENGAGED,)
         self._students: dict[int, _Student] = {}
         self._student_alerts: dict[tuple[str, int], _Hysteresis] = {}
         self._absent_open: set[int] = set()
-        self._class_alerts = {kind: _Hysteresis(alerts.min_on_s, alerts.min_off_s) for kind in (DISENGAGED, CONFUSED)}
+        self._class_alerts = {kind: _Hysteresis(alerts.min_on_s, alerts.min_off_s) for kind in self._kinds}
         self._last_t: float | None = None
         self._span = (scoring.confusion_ceiling - scoring.confusion_floor) or 1.0
 
@@ -282,21 +288,30 @@ class Scorer:
     def _observe(self, t: float, frame_dt: float, r: Reading) -> Scored:
         cfg = self.scoring
         st = self._students.get(r.student)
-        probs = np.asarray(r.probs, dtype=np.float64)
-        if probs.shape != (len(EMOTIONS),):
-            raise ValueError(f"student {r.student}: probs must have shape ({len(EMOTIONS)},), not {probs.shape}")
+        probs = None
+        if self.emotions:
+            if r.probs is None:
+                raise ValueError(f"student {r.student}: no probabilities, and this scorer reads emotions")
+            probs = np.asarray(r.probs, dtype=np.float64)
+            if probs.shape != (len(EMOTIONS),):
+                raise ValueError(f"student {r.student}: probs must have shape ({len(EMOTIONS)},), not {probs.shape}")
         if st is None:
             st = _Student(first_seen=t, last_seen=t, window_s=cfg.window_s, brow_baseline_s=cfg.brow_baseline_s)
             self._students[r.student] = st
             dt = 0.0  # no history before the first sighting
-            st.probs = probs.copy()
+            st.probs = None if probs is None else probs.copy()
         else:
             dt = frame_dt
-            alpha = 1.0 if cfg.smoothing_s <= 0 else 1.0 - math.exp(-(t - st.last_seen) / cfg.smoothing_s)
-            st.probs = st.probs + alpha * (probs - st.probs)  # a new array: earlier Scored stay untouched
+            if probs is not None:
+                alpha = 1.0 if cfg.smoothing_s <= 0 else 1.0 - math.exp(-(t - st.last_seen) / cfg.smoothing_s)
+                st.probs = st.probs + alpha * (probs - st.probs)  # a new array: earlier Scored stay untouched
         st.last_seen = t
 
         st.away.add(t, dt, 1.0 if self._inattentive(r) else 0.0)
+        if not self.emotions:  # attention-only: no expression, no confusion, no brow cue kept
+            st.disengagement = _or_zero(st.away.mean(t))
+            return Scored(student=r.student, probs=None, emotion=None, engagement=1.0 - st.disengagement,
+                          confusion=None)
         st.mass.add(t, dt, float(st.probs[CONFUSION_INDEX].sum()))
         if r.brow is not None and r.brow > 0:
             if len(st.brow_median) >= max(1, cfg.brow_baseline_min):
@@ -340,7 +355,8 @@ class Scorer:
         cfg, window = self.alerts, self.scoring.window_s
         for key, st in self._students.items():
             ready = t - st.first_seen >= self.scoring.min_window_s - _EPS
-            for kind, score in ((DISENGAGED, st.disengagement), (CONFUSED, st.confusion)):
+            for kind in self._kinds:
+                score = st.disengagement if kind == DISENGAGED else st.confusion
                 state = self._student_alerts.get((kind, key))
                 if state is None:
                     state = self._student_alerts[(kind, key)] = _Hysteresis(cfg.min_on_s, cfg.min_off_s)
