@@ -341,7 +341,9 @@ def create_first_admin(s: Session, username: str, password_hash: str, commit: bo
     nobody = ~select(User.id).exists()
     row = select(literal(username), literal(password_hash), literal("admin"), literal(utcnow()),
                  literal(False)).where(nobody)
-    result = s.execute(insert(User).from_select(["username", "password_hash", "role", "created_at", "disabled"], row))
+    stmt = insert(User.__table__).from_select(["username", "password_hash", "role", "created_at", "disabled"], row)
+    # An INSERT's row count is kept only when asked for (psycopg's cursor is closed before it is read).
+    result = s.execute(stmt.execution_options(preserve_rowcount=True))
     created = result.rowcount == 1
     if created:
         record_event(s, username, "first admin", username, "the first admin account, with the setup code",
