@@ -14,6 +14,9 @@ from db.aggregates import BIN_COLUMNS
 from db.repository import EMOTION_COLUMNS
 
 EMOTIONS = EMOTION_COLUMNS  # the FER2013 order, the label contract
+# What an attention-only session's student table leaves out (it has no emotion or confusion values).
+EMOTION_SUMMARY_COLUMNS = ("confusion", "most frequent emotion")
+PURGED_MARK = "observations purged after"  # in a session's note once retention deleted its observations (db.repository)
 # "Nice" bin widths in seconds, for a chart of at most about 40 columns whatever the session's length.
 BIN_CHOICES = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
 

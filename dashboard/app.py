@@ -12,7 +12,7 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from dashboard import auth, context, ui  # noqa: E402
+from dashboard import auth, context, privacy, ui  # noqa: E402
 
 # No page_icon: a Material icon there is fetched from Google's font server, which a school network may block.
 st.set_page_config(page_title="Classroom engagement", layout="wide")
@@ -54,5 +54,6 @@ with st.sidebar:
         auth.sign_out()
         st.rerun()
     st.caption(f"Database: `{make_url(context.settings().db_url).render_as_string(hide_password=True)}`")
+    privacy.sidebar_notice(context.factory())  # what is recorded, for how long, who sees it
 
 page.run()

@@ -37,10 +37,13 @@ def _time_axis(fig: go.Figure, seconds: Sequence[float]) -> None:
 
 
 def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, str]] = (),
-                bin_s: float = 0.0, height: int = 460) -> go.Figure:
+                bin_s: float = 0.0, height: int = 460, emotions: bool = True) -> go.Figure:
     """Class mood over time in two panels on one time axis: above, the share of faces showing
     each emotion (stacked areas); below, mean engagement and confusion (lines). Alert spans
-    (start, end, kind) are shaded across both."""
+    (start, end, kind) are shaded across both. ``emotions=False`` (an attention-only session):
+    mean engagement alone, in one panel."""
+    if not emotions:
+        return engagement_figure(mood, alert_spans, bin_s=bin_s, height=min(height, 340))
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
     x = mood.index.to_numpy() + bin_s / 2  # plot each bin at its middle
     for emotion in EMOTIONS:
@@ -70,6 +73,25 @@ def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, st
     fig.update_xaxes(title_text="", row=1, col=1)
     if height < 400:  # a small chart's legend wraps onto the axis title: the m:ss ticks say enough
         fig.update_xaxes(title_text="", row=2, col=1)
+    return fig
+
+
+def engagement_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, str]] = (),
+                      bin_s: float = 0.0, height: int = 340) -> go.Figure:
+    """Mean engagement over time (an attention-only session's chart: no emotion, no confusion)."""
+    fig = go.Figure()
+    x = mood.index.to_numpy() + bin_s / 2
+    fig.add_trace(go.Scatter(x=x, y=mood["engagement"], name="engagement", mode="lines",
+                             line={"color": "#1b9e77", "width": 3}, hovertemplate="engagement %{y:.2f}<extra></extra>"))
+    for start, end, kind in alert_spans:
+        fig.add_vrect(x0=start, x1=end, fillcolor=ALERT_COLORS.get(kind, "#7f7f7f"), opacity=0.22, line_width=0,
+                      layer="above")
+        fig.add_annotation(x=(start + end) / 2, y=1.0, yref="paper", yanchor="bottom", text=f"alert: {kind}",
+                           showarrow=False, font={"size": 11, "color": ALERT_COLORS.get(kind, "#7f7f7f")})
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
+                      showlegend=False)
+    fig.update_yaxes(range=[0, 1], title_text="engagement (0-1)")
+    _time_axis(fig, mood.index.to_numpy())
     return fig
 
 

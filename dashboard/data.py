@@ -44,8 +44,9 @@ def explain(exc: Exception, url: str = "") -> DatabaseProblem:
 
 
 def open_database(url: str) -> sessionmaker:
-    """The session factory; creates missing tables (a fresh file gets the users table) and marks
-    sessions whose engine died as interrupted."""
+    """The session factory; creates missing tables (a fresh file gets the users table), marks
+    sessions whose engine died as interrupted and purges observations older than the admin's
+    retention period (once per dashboard process: the factory is cached per URL)."""
     try:
         factory = connect(url)
     except DatabaseError as exc:
@@ -53,6 +54,7 @@ def open_database(url: str) -> sessionmaker:
     except SQLAlchemyError as exc:
         raise explain(exc, url) from exc
     close_abandoned_sessions(factory)
+    purge_expired(factory)
     return factory
 
 
@@ -91,6 +93,7 @@ class SessionInfo:
     note: str
     model_version: str
     analysis_fps: float
+    emotions: bool = True  # False: recorded attention-only (no emotion or confusion values)
 
     @property
     def label(self) -> str:
@@ -161,6 +164,7 @@ def _session_info(cs) -> SessionInfo:
         started_at=cs.started_at, ended_at=cs.ended_at, video_seconds=cs.video_seconds or 0.0,
         media_duration=cs.media_duration, frames_analyzed=cs.frames_analyzed or 0, note=cs.note or "",
         model_version=cs.model_version or "", analysis_fps=cs.analysis_fps or 0.0,
+        emotions=repo.session_has_emotions(cs),
     )
 
 
@@ -342,3 +346,37 @@ def set_role(factory: sessionmaker, username: str, role: str) -> None:
 def delete_user(factory: sessionmaker, username: str) -> None:
     with reading(factory) as s:
         repo.delete_user(s, username)
+
+
+# --- attention-only mode and retention (issue 13) ---
+
+def emotions_enabled(factory: sessionmaker) -> bool:
+    """The admin's switch: False = the engines the dashboard starts run attention-only."""
+    with reading(factory) as s:
+        return repo.emotions_enabled(s)
+
+
+def set_emotions_enabled(factory: sessionmaker, enabled: bool) -> None:
+    with reading(factory) as s:
+        repo.set_emotions_enabled(s, enabled)
+
+
+def retention_days(factory: sessionmaker) -> int | None:
+    with reading(factory) as s:
+        return repo.retention_days(s)
+
+
+def set_retention_days(factory: sessionmaker, days: int | None) -> None:
+    with reading(factory) as s:
+        repo.set_retention_days(s, days)
+
+
+def purge_expired(factory: sessionmaker) -> list[int]:
+    """Observations past the retention period deleted (:func:`db.repository.purge_by_setting`); the
+    ids of the sessions purged. A best effort, as closing abandoned sessions: a database that cannot
+    be written now is purged at the next start."""
+    try:
+        with factory() as s:
+            return repo.purge_by_setting(s)
+    except SQLAlchemyError:
+        return []

@@ -1,7 +1,9 @@
 """Running the engine's command line as a subprocess (the dashboard never imports the
 engine): ``python -m engine process FILE --json`` for recordings and ``python -m engine live
 ...`` for a class, the database URL in ``$CLASSROOM_DB``. Progress and results are read from the
-database; stdout/stderr go to log files so a full pipe can never stall the engine."""
+database; stdout/stderr go to log files so a full pipe can never stall the engine. When the admin
+has switched emotions off (attention-only, ``app_settings``), every engine started here gets
+``--no-emotions``."""
 
 from __future__ import annotations
 
@@ -97,22 +99,43 @@ def _launch(kind: str, cmd: list[str], db_url: str, log_dir: Path, stem: str) ->
     return EngineJob(kind=kind, command=cmd, proc=proc, stdout_path=out, stderr_path=err)
 
 
+def emotions_allowed(db_url: str) -> bool:
+    """The admin's switch (``db.repository.emotions_enabled``). When the database cannot tell,
+    False: the engine then runs attention-only, the side the law may demand."""
+    from db import connect
+    from db import repository as repo
+
+    try:
+        with connect(db_url)() as s:
+            return repo.emotions_enabled(s)
+    except Exception:
+        return False
+
+
+def _mode_args(db_url: str, emotions: bool | None) -> list[str]:
+    """``--no-emotions`` when the run must be attention-only (``emotions`` None: the admin's switch)."""
+    allowed = emotions_allowed(db_url) if emotions is None else emotions
+    return [] if allowed else ["--no-emotions"]
+
+
 def start_processing(video: Path, db_url: str, log_dir: Path, fps: float | None = None, title: str = "",
-                     keep: bool = False) -> EngineJob:
+                     keep: bool = False, emotions: bool | None = None) -> EngineJob:
     """``keep=False``: the engine deletes the upload when it ends, whatever the outcome (even
-    when the teacher has closed the page by then)."""
+    when the teacher has closed the page by then). ``emotions``: None obeys the admin's switch."""
     # --no-progress: the engine's progress bar would fill the stderr log the dashboard shows on
     # failure; the dashboard reads progress from the database instead.
     args = [str(video), "--no-progress"] + (["--fps", f"{fps:g}"] if fps else []) + (["--title", title] if title else [])
     args += [] if keep else ["--delete-input"]
+    args += _mode_args(db_url, emotions)
     job = _launch("process", engine_command("process", args, json_output=True), db_url, log_dir, video.stem)
     job.source_name, job.title = video.name, title or video.name
     return job
 
 
-def start_live(source_args: Sequence[str], db_url: str, log_dir: Path, title: str = "") -> EngineJob:
+def start_live(source_args: Sequence[str], db_url: str, log_dir: Path, title: str = "",
+               emotions: bool | None = None) -> EngineJob:
     stem = time.strftime("live-%Y%m%d-%H%M%S")
-    job = _launch("live", engine_command("live", source_args), db_url, log_dir, stem)
+    job = _launch("live", engine_command("live", [*source_args, *_mode_args(db_url, emotions)]), db_url, log_dir, stem)
     job.title = title
     return job
 

@@ -42,7 +42,7 @@ class ReportContent:
     bin_s: float
     figures: dict[str, go.Figure]  # heading -> figure
     summary: pd.DataFrame  # analytics.student_summary
-    confused: pd.DataFrame  # analytics.notable_moments
+    confused: pd.DataFrame | None  # analytics.notable_moments; None for an attention-only session
     disengaged: pd.DataFrame
     alerts: pd.DataFrame
     alert_spans: list[tuple[float, float, str]] = field(default_factory=list)  # whole-class alerts, shaded
@@ -56,7 +56,16 @@ def _facts(session: SessionInfo) -> list[tuple[str, str]]:
         ("Started (UTC)", f"{session.started_at:%Y-%m-%d %H:%M}"),
         ("Length analysed", format_t(session.video_seconds)),
         ("Model", session.model_version or "-"),
+        ("Mode", "emotions and attention" if session.emotions else
+         "attention-only: no expressions read, no emotion or confusion values"),
     ]
+
+
+def _tables(content: ReportContent) -> list[tuple[str, pd.DataFrame]]:
+    """The report's tables, in order; an attention-only session has no "most confused" one."""
+    tables = [("Most confused moments", content.confused)] if content.confused is not None else []
+    return tables + [("Least engaged moments", content.disengaged), ("Students", content.summary),
+                     ("Alerts", content.alerts)]
 
 
 def html_report(content: ReportContent) -> str:
@@ -77,8 +86,7 @@ def html_report(content: ReportContent) -> str:
         # plotly.js is inlined once, with the first figure; the file works without a network.
         parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if first else False))
         first = False
-    for heading, table in (("Most confused moments", content.confused), ("Least engaged moments", content.disengaged),
-                           ("Students", content.summary), ("Alerts", content.alerts)):
+    for heading, table in _tables(content):
         parts.append(f"<h2>{heading}</h2>")
         parts.append(table.to_html(index=False, escape=True, border=0) if not table.empty else "<p>None.</p>")
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -97,8 +105,9 @@ def _font_path() -> Path | None:
         return None
 
 
-def _mood_png(mood: pd.DataFrame, bin_s: float, spans=()) -> bytes:
-    """The mood chart drawn with matplotlib (plotly needs a browser to make images)."""
+def _mood_png(mood: pd.DataFrame, bin_s: float, spans=(), emotions: bool = True) -> bytes:
+    """The mood chart drawn with matplotlib (plotly needs a browser to make images); without
+    ``emotions`` (attention-only) engagement alone."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -107,10 +116,12 @@ def _mood_png(mood: pd.DataFrame, bin_s: float, spans=()) -> bytes:
 
     fig, ax = plt.subplots(figsize=(10, 3.6), dpi=120)
     x = mood.index.to_numpy() + bin_s / 2
-    ax.stackplot(x, *[mood[e].to_numpy() for e in EMOTIONS], labels=list(EMOTIONS),
-                 colors=[EMOTION_COLORS[e] for e in EMOTIONS], alpha=0.85)
+    if emotions:
+        ax.stackplot(x, *[mood[e].to_numpy() for e in EMOTIONS], labels=list(EMOTIONS),
+                     colors=[EMOTION_COLORS[e] for e in EMOTIONS], alpha=0.85)
     ax.plot(x, mood["engagement"], color="black", lw=2, label="engagement")
-    ax.plot(x, mood["confusion"], color="#e377c2", lw=2, ls="--", label="confusion")
+    if emotions:
+        ax.plot(x, mood["confusion"], color="#e377c2", lw=2, ls="--", label="confusion")
     for start, end, kind in spans:
         ax.axvspan(start, end, color=ALERT_COLORS.get(kind, "#7f7f7f"), alpha=0.25, lw=0)
         ax.text((start + end) / 2, 1.01, f"alert: {kind}", ha="center", va="bottom", fontsize=7,
@@ -118,7 +129,7 @@ def _mood_png(mood: pd.DataFrame, bin_s: float, spans=()) -> bytes:
     ax.set_ylim(0, 1)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_t(v)))
     ax.set_xlabel("time in the recording")
-    ax.set_ylabel("share of faces")
+    ax.set_ylabel("share of faces" if emotions else "engagement (0-1)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=9, fontsize=7, frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -145,9 +156,9 @@ def pdf_report(content: ReportContent) -> bytes:
     for k, v in _facts(content.session):
         pdf.cell(0, 6, f"{k}: {v}", new_x="LMARGIN", new_y="NEXT")
     if not content.mood.empty:
-        pdf.image(io.BytesIO(_mood_png(content.mood, content.bin_s, content.alert_spans)), w=260)
-    for heading, table in (("Most confused moments", content.confused), ("Least engaged moments", content.disengaged),
-                           ("Students", content.summary), ("Alerts", content.alerts)):
+        pdf.image(io.BytesIO(_mood_png(content.mood, content.bin_s, content.alert_spans, content.session.emotions)),
+                  w=260)
+    for heading, table in _tables(content):
         pdf.set_font(family, "B", 12)
         pdf.cell(0, 9, heading, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(family, "", 8)

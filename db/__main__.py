@@ -1,5 +1,7 @@
 """``python -m db upgrade --db URL``: bring a database to this release's schema, in place.
-``python -m db status --db URL``: say which schema revision it is at, changing nothing."""
+``python -m db status --db URL``: say which schema revision it is at, changing nothing.
+``python -m db purge --db URL [--days N]``: delete the observations of sessions that ended more
+than N days ago (default: the admin's retention setting), keeping the sessions and their students."""
 
 from __future__ import annotations
 
@@ -25,8 +27,14 @@ def main(argv: list[str] | None = None) -> int:
                        ("status", "print the database's schema revision")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy URL (default {DEFAULT_URL})")
+    text = "delete the observations of sessions that ended more than N days ago (retention)"
+    p = sub.add_parser("purge", help=text, description=text)
+    p.add_argument("--db", default=DEFAULT_URL, help=f"SQLAlchemy URL (default {DEFAULT_URL})")
+    p.add_argument("--days", type=int, help="days to keep (default: the retention the admin set in the dashboard)")
     args = ap.parse_args(argv)
     shown = safe_url(args.db)
+    if args.command == "purge":
+        return _purge(args.db, args.days)
     try:
         engine = make_engine(args.db)
         if args.command == "status":
@@ -45,6 +53,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{shown}: already up to date (revision {after.revision})")
     else:
         print(f"{shown}: {WHAT[before.state]} (revision {before.revision or '-'}) -> upgraded to {after.revision}")
+    return 0
+
+
+def _purge(url: str, days: int | None) -> int:
+    from db import connect
+    from db import repository as repo
+
+    shown = safe_url(url)
+    if days is not None and days < 1:
+        print(f"error: --days must be at least 1, not {days}", file=sys.stderr)
+        return 2
+    try:
+        with connect(url)() as s:
+            days = days if days is not None else repo.retention_days(s)
+            if days is None:
+                print(f"{shown}: no retention period is set (the dashboard's Users page, or --days N): nothing purged")
+                return 0
+            purged = repo.purge_old_observations(s, days)
+    except (DatabaseError, MigrationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"error: cannot purge {shown}: {str(getattr(exc, 'orig', None) or exc).strip().splitlines()[0]}",
+              file=sys.stderr)
+        return 2
+    which = ", ".join(f"#{i}" for i in purged) or "none"
+    print(f"{shown}: observations older than {days} days purged from {len(purged)} sessions ({which})")
     return 0
 
 

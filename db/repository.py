@@ -294,6 +294,7 @@ def sessions_from_source(s: Session, source_suffix: str) -> list[ClassSession]:
 AUDIT_KINDS = (
     "sign-in", "sign-in failed", "first admin", "account created", "password changed", "password reset",
     "account disabled", "account enabled", "account deleted", "role changed", "export", "erasure",
+    "settings changed",
 )
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, auth, browser_camera, charts, context, data, engine_cli, live_view, ui
+from dashboard import analytics, auth, browser_camera, charts, context, data, engine_cli, live_view, privacy, ui
 from dashboard.live_sources import SOURCES
 
 JOB_KEY = "live_job"
@@ -76,15 +76,17 @@ def watched_session(running: list[data.SessionInfo]) -> data.SessionInfo | None:
     return running[0] if running else None
 
 
-def student_tile(name: str, row: pd.Series | None) -> None:
+def student_tile(name: str, row: pd.Series | None, emotions: bool = True) -> None:
     with st.container(border=True):
         st.markdown(f"**{ui.plain(name)}**")
         if row is None:
             st.caption("not in view")
             return
-        st.markdown(f"{FACES.get(row['emotion'], '')} {row['emotion']}")
+        if emotions and isinstance(row["emotion"], str):
+            st.markdown(f"{FACES.get(row['emotion'], '')} {row['emotion']}")
         st.progress(float(row["engagement"]), text=f"attention {row['engagement']:.2f}")
-        st.caption(f"confusion {row['confusion']:.2f}")
+        if emotions and pd.notna(row["confusion"]):
+            st.caption(f"confusion {row['confusion']:.2f}")
 
 
 def alert_feed(alerts: list[data.AlertInfo], names: dict[int, str]) -> None:
@@ -122,14 +124,16 @@ def monitor() -> None:
         roster = data.students(factory, session.id)
     st.caption(f"Watching {ui.plain(session.label)}; {analytics.format_t(session.video_seconds)} so far. "
                f"Updates every {REFRESH_S:g} s.")
+    emotions = not privacy.attention_only_note(session)  # attention-only: no mood, emotion or confusion shown
     latest = analytics.latest_per_student(recent, NOW_WINDOW_S)
     now = analytics.mood_now(latest)
-    cols = st.columns(4)
+    cols = st.columns(4 if emotions else 2)
     cols[0].metric("Students in view", len(latest))
     cols[1].metric("Attention now", f"{now['engagement']:.2f}" if now else "-")
-    cols[2].metric("Confusion now", f"{now['confusion']:.2f}" if now else "-")
-    top = max(analytics.EMOTIONS, key=lambda e: now.get(e, 0.0)) if now else None
-    cols[3].metric("Main mood now", top if top else "-")
+    if emotions:
+        cols[2].metric("Confusion now", f"{now['confusion']:.2f}" if now else "-")
+        top = max(analytics.EMOTIONS, key=lambda e: now.get(e, 0.0)) if now else None
+        cols[3].metric("Main mood now", top if top else "-")
 
     job = st.session_state.get(JOB_KEY)
     if job is not None and job.running and "--preview" in job.command:
@@ -137,14 +141,15 @@ def monitor() -> None:
 
     chart, feed = st.columns([3, 2])
     with chart:
-        st.markdown("**Class mood, last minutes**")
+        st.markdown("**Class mood, last minutes**" if emotions else "**Engagement, last minutes**")
         if bins.empty:
             st.caption("No faces yet.")
         else:
             mood = analytics.class_mood(bins)
             spans = [(a.start_t, a.end_t if a.end_t is not None else session.video_seconds, a.kind)
                      for a in alerts if a.student_id is None and (a.end_t is None or a.end_t >= bins["t_min"].min())]
-            st.plotly_chart(charts.mood_figure(mood, spans, bin_s=MOOD_BIN_S, height=320), key="live_mood_chart")
+            st.plotly_chart(charts.mood_figure(mood, spans, bin_s=MOOD_BIN_S, height=320, emotions=emotions),
+                            key="live_mood_chart")
     with feed:
         st.markdown("**Alerts**")
         alert_feed(alerts, {s.id: s.display_name for s in roster})
@@ -155,7 +160,7 @@ def monitor() -> None:
         row_cols = st.columns(TILES_PER_ROW)
         for col, student in zip(row_cols, roster[start:start + TILES_PER_ROW], strict=False):
             with col:
-                student_tile(student.display_name, by_id.get(student.id))
+                student_tile(student.display_name, by_id.get(student.id), emotions)
 
 
 controls()

@@ -6,7 +6,7 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, auth, charts, context, data, report_export, ui
+from dashboard import analytics, auth, charts, context, data, privacy, report_export, ui
 
 user = auth.signed_in_user()
 st.title("Session report")
@@ -27,6 +27,11 @@ elif session.status == "interrupted":
     st.warning(f"The analysis stopped early{': ' + ui.plain(session.note) if session.note else ''}; "
                "the report covers the part that was analysed.", icon=":material/pause_circle:")
 
+emotions = not privacy.attention_only_note(session)  # an attention-only session: no emotion view at all
+if last_t is None and analytics.PURGED_MARK in session.note:
+    st.info(f"The observations of this session were deleted under the retention setting ({ui.plain(session.note)}); "
+            "its students and alerts are kept.", icon=":material/auto_delete:")
+    st.stop()
 if last_t is None:
     st.info("No faces have been recorded in this session. If it is still running, wait; if it finished, "
             "the video may show no one facing the camera.", icon=":material/info:")
@@ -46,7 +51,9 @@ mood = analytics.class_mood(bins)
 names = bins.groupby("student_id")["student"].first().to_dict()
 alert_counts = Counter(a.student_id for a in alert_rows if a.student_id is not None)
 summary = analytics.student_summary(bins, dict(alert_counts))
-confused = analytics.notable_moments(mood, "confusion", largest=True, bin_s=bin_s)
+if not emotions:
+    summary = summary.drop(columns=list(analytics.EMOTION_SUMMARY_COLUMNS))
+confused = analytics.notable_moments(mood, "confusion", largest=True, bin_s=bin_s) if emotions else None
 disengaged = analytics.notable_moments(mood, "engagement", largest=False, bin_s=bin_s)
 alerts_table = pd.DataFrame([
     {"from": analytics.format_t(a.start_t), "to": analytics.format_t(a.end_t) if a.end_t is not None else "ongoing",
@@ -55,31 +62,45 @@ alerts_table = pd.DataFrame([
     for a in alert_rows
 ], columns=["from", "to", "who", "kind", "message"])
 
-cols = st.columns(5)
+cols = st.columns(5 if emotions else 4)
 cols[0].metric("Students seen", totals["students"])
 cols[1].metric("Length analysed", analytics.format_t(end_t))
 cols[2].metric("Mean engagement", f"{totals['engagement']:.2f}")
-cols[3].metric("Mean confusion", f"{totals['confusion']:.2f}")
-cols[4].metric("Alerts", len(alert_rows))
+if emotions:
+    cols[3].metric("Mean confusion", f"{totals['confusion']:.2f}")
+cols[-1].metric("Alerts", len(alert_rows))
 
-st.subheader("Class mood over time")
-st.caption("Above: the share of faces showing each emotion. Below: mean engagement (solid) and confusion "
-           "(dashed), from 0 to 1. Shaded spans: alerts about the whole class.")
 class_spans = [(a.start_t, a.end_t if a.end_t is not None else end_t, a.kind) for a in alert_rows if a.student_id is None]
-mood_fig = charts.mood_figure(mood, class_spans, bin_s=bin_s)
+if emotions:
+    st.subheader("Class mood over time")
+    st.caption("Above: the share of faces showing each emotion. Below: mean engagement (solid) and confusion "
+               "(dashed), from 0 to 1. Shaded spans: alerts about the whole class.")
+    mood_heading = "Class mood over time"
+else:
+    st.subheader("Engagement over time")
+    st.caption("Mean engagement of the class, from 0 to 1. Shaded spans: alerts about the whole class.")
+    mood_heading = "Engagement over time"
+mood_fig = charts.mood_figure(mood, class_spans, bin_s=bin_s, emotions=emotions)
 st.plotly_chart(mood_fig, key="mood_chart")
 
 st.subheader("Per-student timeline")
-value = st.radio("Colour by", ["engagement", "emotion", "confusion"], horizontal=True, key="report_heatmap_value",
-                 format_func={"engagement": "engagement", "emotion": "dominant emotion", "confusion": "confusion"}.get)
+if emotions:
+    value = st.radio("Colour by", ["engagement", "emotion", "confusion"], horizontal=True, key="report_heatmap_value",
+                     format_func={"engagement": "engagement", "emotion": "dominant emotion",
+                                  "confusion": "confusion"}.get)
+else:
+    value = "engagement"
 timeline = analytics.student_timeline(bins, value)
 heatmap_fig = charts.timeline_heatmap(timeline, value, bin_s=bin_s)
 st.plotly_chart(heatmap_fig, key="timeline_chart")
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Most confused moments")
-    st.dataframe(confused, hide_index=True, key="confused_table")
+if emotions:
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Most confused moments")
+        st.dataframe(confused, hide_index=True, key="confused_table")
+else:
+    right = st.container()
 with right:
     st.subheader("Least engaged moments")
     st.dataframe(disengaged, hide_index=True, key="disengaged_table")
@@ -97,7 +118,7 @@ else:
 st.subheader("Download")
 content = report_export.ReportContent(
     session=session, mood=mood, bin_s=bin_s,
-    figures={"Class mood over time": mood_fig, "Per-student timeline": heatmap_fig},
+    figures={mood_heading: mood_fig, "Per-student timeline": heatmap_fig},
     summary=summary, confused=confused, disengaged=disengaged, alerts=alerts_table, alert_spans=class_spans,
 )
 stem = f"session-{session.id}"

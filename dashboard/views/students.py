@@ -3,7 +3,7 @@
 
 import streamlit as st
 
-from dashboard import analytics, auth, context, data, ui
+from dashboard import analytics, auth, context, data, privacy, ui
 
 user = auth.signed_in_user()
 st.title("Students")
@@ -12,6 +12,7 @@ ui.show_flash()
 factory = context.factory()
 
 session = ui.choose_session(factory, key="students_session")
+privacy.attention_only_note(session)  # the table below has no emotion columns either way; say why for such a session
 with ui.explained_database_errors():
     roster = data.students(factory, session.id)
     # Totals per student from sums grouped in the database (the report's cached ones, regrouped into

@@ -6,7 +6,7 @@ themselves. Every change is written to the audit log."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, context, data, ui
+from dashboard import auth, context, data, privacy, ui
 
 admin = auth.require_role("admin")
 st.title("Users")
@@ -94,3 +94,6 @@ with delete_col:
             else:
                 with ui.explained_database_errors():
                     done(auth.delete_account(admin, who), f"The account {who!r} is deleted.", "Not deleted")
+
+st.divider()
+privacy.admin_settings(factory, auth.audit)  # attention-only mode and the retention period (issue 13)
