@@ -412,6 +412,7 @@ def delete_user(s: Session, username: str) -> None:
         _refuse(s, username, "deleting them")
     s.commit()
 
+
 # --- attention-only mode and retention (issue 13, migration 0004) ---
 
 EMOTIONS_SETTING = "emotions"  # "true" | "false": whether the engines the dashboard starts read expressions
