@@ -66,8 +66,8 @@ def admin_settings(factory: sessionmaker, audit) -> None:
         emotions, days = data.emotions_enabled(factory), data.retention_days(factory)
     st.caption(f"{LAW} A school there must switch emotions off. With emotions off, the engines this dashboard "
                "starts load no expression model and store presence, head pose, eyes and engagement only; each "
-               "session records the mode it ran in. Classes started from a terminal follow `[privacy] emotions` "
-               "in the engine's config or `--no-emotions`.")
+               "session records the mode it ran in. Engines started from a terminal on this database obey it "
+               "too.")
     with st.form("privacy_settings"):
         want_emotions = st.toggle("Read emotions (expressions and confusion)", value=emotions, key="privacy_emotions")
         want_days = st.number_input("Keep observations for this many days after a class (0 = keep them)",

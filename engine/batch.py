@@ -378,6 +378,10 @@ def cmd_batch(args) -> int:
         raise cli.UsageError(f"model not found: {args.model}")
     paths = check_paths(args.paths)
     cli._check_database(args.db)
+    from db import connect
+    from engine.pipeline import obey_admin_switch
+
+    args.cfg = obey_admin_switch(args.cfg, connect(args.db))  # the dashboard admin's emotions switch
     model_path = str(Path(args.model).expanduser().resolve()) if args.model else None
 
     def progress(r: RecordingResult, done: int, total: int) -> None:

@@ -201,6 +201,10 @@ def _run(args, source, live: bool) -> int:
 
     with source:
         _check_database(args.db)  # before the model: a bad URL should not cost a model load
+        from db import connect
+        from engine.pipeline import obey_admin_switch
+
+        args.cfg = obey_admin_switch(args.cfg, connect(args.db))  # the dashboard admin's emotions switch
         model = _load_model(args.model) if args.cfg.privacy.emotions else None  # attention-only: never loaded
         options = RunOptions(
             title=args.title, course=args.course, detector=args.detector,

@@ -197,6 +197,21 @@ class StopRequest:
                 signal.signal(sig, handler)
 
 
+def obey_admin_switch(cfg: EngineConfig, factory) -> EngineConfig:
+    """``cfg`` with emotions off when the database's admin has switched them off (the dashboard's
+    Users page, ``app_settings``): an engine started from a terminal obeys it too. The switch only
+    ever turns emotions off; a database that cannot tell leaves the config as it is (the run then
+    reports that database's trouble itself)."""
+    if not cfg.privacy.emotions:
+        return cfg
+    try:
+        with factory() as s:
+            allowed = repo.emotions_enabled(s)
+    except SQLAlchemyError:
+        return cfg
+    return cfg if allowed else cfg.replace("privacy", emotions=False)
+
+
 def _close_abandoned_sessions(factory) -> None:
     """Sessions another engine left "running" when it died are marked interrupted as this one
     starts (a best effort: a database that is locked now is the recorder's business)."""
@@ -217,13 +232,14 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
     recorded as attention-only."""
     started = time.monotonic()
     options = options or RunOptions()
-    emotions = cfg.privacy.emotions
-    model = (model or ExpressionModel()) if emotions else None
-    model_version = model.version if model is not None else ATTENTION_ONLY_VERSION
     try:
         factory = connect(db_url)
     except DatabaseError as exc:
         raise PipelineError(str(exc)) from exc
+    cfg = obey_admin_switch(cfg, factory)
+    emotions = cfg.privacy.emotions
+    model = (model or ExpressionModel()) if emotions else None
+    model_version = model.version if model is not None else ATTENTION_ONLY_VERSION
     _close_abandoned_sessions(factory)
     recorder = Recorder(factory, cfg.recorder, on_wait=lambda message: _say(bar, message))
     fps = cfg.sampling.fps

@@ -136,6 +136,11 @@ def test_the_admin_switch_reaches_the_engine_and_the_notice(tmp_path, monkeypatc
         assert not repo.emotions_enabled(s) and repo.retention_days(s) == 30
         assert [e.kind for e in repo.audit_events(s, "admin")][:1] == ["settings changed"]
     assert engine_cli._mode_args(seeded.url, None) == ["--no-emotions"]  # every engine the dashboard starts
+    from engine.config import load_config
+    from engine.pipeline import obey_admin_switch
+
+    # ... and an engine started from a terminal on this database, whatever its config says
+    assert obey_admin_switch(load_config(), connect(seeded.url)).privacy.emotions is False
     notice = texts(at, "markdown")
     assert "attention-only" in notice and "deleted 30 days after their class ended" in notice
 
