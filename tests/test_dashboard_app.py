@@ -24,7 +24,7 @@ from db import repository as repo
 from db.models import ClassSession
 
 PAGES = ["views/live.py", "views/recordings.py", "views/report.py", "views/students.py", "views/model.py",
-         "views/users.py"]
+         "views/users.py", "views/audit.py", "views/account.py"]
 
 
 def app(url: str, uploads, monkeypatch, user: SignedInUser | None = None) -> AppTest:
@@ -148,7 +148,7 @@ def test_signed_out_visitors_get_only_the_sign_in_form(seeded, tmp_path, monkeyp
     assert not at.get("plotly_chart") and not at.dataframe and not at.metric
 
 
-@pytest.mark.parametrize("page", ["views/model.py", "views/users.py"])
+@pytest.mark.parametrize("page", ["views/model.py", "views/users.py", "views/audit.py"])
 def test_a_teacher_is_refused_the_admin_pages(seeded, tmp_path, monkeypatch, page):
     at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
     at.switch_page(page).run()
@@ -429,6 +429,8 @@ def test_upload_is_analysed_by_the_engine_with_progress_then_opens_its_report(se
     ("views/students.py", "No class sessions yet"),
     ("views/model.py", "No evaluation has been stored"),
     ("views/users.py", None),
+    ("views/audit.py", "Nothing recorded yet"),
+    ("views/account.py", None),
 ])
 def test_an_empty_database_gets_explanations_not_errors(tmp_path, monkeypatch, page, expected):
     at = app(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "up", monkeypatch, SignedInUser("admin", "admin"))
