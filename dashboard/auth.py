@@ -263,6 +263,9 @@ def _first_admin_form() -> None:
     if not submitted:
         return
     if not setup_code.check(code_file, entered):
+        with ui.explained_database_errors():
+            data.record_event(context.factory(), username.strip() or "?", "sign-in failed", "the first admin",
+                              "wrong setup code")
         st.error("Wrong setup code. Use the code printed in the terminal where the dashboard was started "
                  "(each start prints a new one while there is no account).")
         return
