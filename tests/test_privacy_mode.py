@@ -250,3 +250,20 @@ def test_a_teacher_sees_the_privacy_notice(tmp_path, monkeypatch):
     notice = texts(at, "markdown")
     assert "**What is recorded**" in notice and "seven expression probabilities" in notice
     assert "**Who can see it**" in notice and "no retention period is set" in notice
+
+
+def test_the_dashboard_purges_on_start_and_the_report_says_so(tmp_path, monkeypatch):
+    seeded = seed_database(tmp_path)
+    with connect(seeded.url)() as s:
+        when = repo.utcnow() - timedelta(days=40)
+        s.execute(update(ClassSession).where(ClassSession.id == seeded.session_id)
+                  .values(started_at=when, ended_at=when))
+        s.commit()
+        repo.set_retention_days(s, 30)
+    at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
+    at.switch_page("views/report.py").run()  # the first page of this dashboard opens the database: purged
+    assert not at.exception, at.exception
+    assert "were deleted under the retention setting" in texts(at, "info") and not at.get("plotly_chart")
+    with connect(seeded.url)() as s:
+        assert _count(s, Observation, seeded.session_id) == 0
+        assert _count(s, Student, seeded.session_id) == 6 and _count(s, Alert, seeded.session_id) == 3

@@ -53,6 +53,10 @@ def controls() -> None:
         args = source.options()
     if source.help:
         st.caption(source.help)
+    with ui.explained_database_errors():
+        if not data.emotions_enabled(factory):
+            st.caption(":material/visibility_off: Attention-only: an admin has switched emotions off, so this class "
+                       "will be recorded without emotions or confusion.")
     if st.button("Start the class", type="primary", key="live_start", disabled=args is None):
         args = [*args, *live_view.engine_args(settings.uploads_dir)]  # --preview: the live view below
         st.session_state[JOB_KEY] = engine_cli.start_live(args, settings.db_url, settings.uploads_dir / "engine-logs",
