@@ -260,10 +260,12 @@ def test_the_dashboard_purges_on_start_and_the_report_says_so(tmp_path, monkeypa
                   .values(started_at=when, ended_at=when))
         s.commit()
         repo.set_retention_days(s, 30)
-    at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
+    at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("admin", "admin"))
     at.switch_page("views/report.py").run()  # the first page of this dashboard opens the database: purged
     assert not at.exception, at.exception
     assert "were deleted under the retention setting" in texts(at, "info") and not at.get("plotly_chart")
     with connect(seeded.url)() as s:
         assert _count(s, Observation, seeded.session_id) == 0
         assert _count(s, Student, seeded.session_id) == 6 and _count(s, Alert, seeded.session_id) == 3
+    assert len(table(at, "kind", "message")) == 3  # the alerts are still listed ...
+    assert at.button(key="FormSubmitter:erase_session-Erase this session")  # ... and can still be erased

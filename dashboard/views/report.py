@@ -27,10 +27,39 @@ elif session.status == "interrupted":
     st.warning(f"The analysis stopped early{': ' + ui.plain(session.note) if session.note else ''}; "
                "the report covers the part that was analysed.", icon=":material/pause_circle:")
 
+
+def erase_section() -> None:
+    """An admin's erasure of the whole session (also offered when its observations are gone)."""
+    st.subheader("Erase")
+    if not user.is_admin:
+        st.caption("An admin can erase this session and everything recorded in it.")
+    elif session.status == "running":
+        st.caption("A session still being analysed cannot be erased: stop it first.")
+    else:
+        with st.form("erase_session"):
+            sure = st.checkbox(f"Erase session #{session.id} and every observation, student and alert in it. "
+                               "This cannot be undone.", key="erase_session_sure")
+            if st.form_submit_button("Erase this session", icon=":material/delete_forever:"):
+                if not sure:
+                    st.error("Tick the box to confirm.")
+                else:
+                    with ui.explained_database_errors():
+                        data.delete_session(factory, session.id)
+                        auth.audit("erasure", f"session #{session.id}", f"the whole session ({session.title})")
+                    ui.flash(f"Session #{session.id} ({session.title}) is erased.")
+                    st.query_params.clear()
+                    st.rerun()
+
+
 emotions = not privacy.attention_only_note(session)  # an attention-only session: no emotion view at all
 if last_t is None and analytics.PURGED_MARK in session.note:
     st.info(f"The observations of this session were deleted under the retention setting ({ui.plain(session.note)}); "
             "its students and alerts are kept.", icon=":material/auto_delete:")
+    st.subheader("Alerts")
+    st.dataframe(pd.DataFrame([{"from": analytics.format_t(a.start_t), "to": analytics.format_t(a.end_t),
+                                "kind": a.kind, "message": a.message} for a in alert_rows],
+                              columns=["from", "to", "kind", "message"]), hide_index=True, key="alerts_table")
+    erase_section()  # the students' names and the alerts are still there: an admin can still erase them
     st.stop()
 if last_t is None:
     st.info("No faces have been recorded in this session. If it is still running, wait; if it finished, "
@@ -144,22 +173,4 @@ d3.download_button("Report (PDF)",
                    file_name=f"{stem}-report.pdf", mime="application/pdf", key="download_pdf", on_click="ignore",
                    icon=":material/picture_as_pdf:")
 
-st.subheader("Erase")
-if not user.is_admin:
-    st.caption("An admin can erase this session and everything recorded in it.")
-elif session.status == "running":
-    st.caption("A session still being analysed cannot be erased: stop it first.")
-else:
-    with st.form("erase_session"):
-        sure = st.checkbox(f"Erase session #{session.id} and every observation, student and alert in it. "
-                           "This cannot be undone.", key="erase_session_sure")
-        if st.form_submit_button("Erase this session", icon=":material/delete_forever:"):
-            if not sure:
-                st.error("Tick the box to confirm.")
-            else:
-                with ui.explained_database_errors():
-                    data.delete_session(factory, session.id)
-                    auth.audit("erasure", f"session #{session.id}", f"the whole session ({session.title})")
-                ui.flash(f"Session #{session.id} ({session.title}) is erased.")
-                st.query_params.clear()
-                st.rerun()
+erase_section()
