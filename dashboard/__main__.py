@@ -9,10 +9,12 @@ import socket
 import sys
 from pathlib import Path
 
-from dashboard.config import ENV_DB, ENV_UPLOADS, MAX_UPLOAD_MB, load_settings
+from dashboard.config import ENV_DB, ENV_UPLOADS, load_settings, max_upload_mb
 from db.connection import safe_url
 
 APP = Path(__file__).resolve().parent / "app.py"
+# What Streamlit serves: APP plus the sign-in cookie's route and the upload gate (dashboard.web_session).
+SERVER = APP.with_name("asgi.py")
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -31,9 +33,9 @@ def next_free_port(host: str, port: int, tries: int = 50) -> int | None:
 
 def streamlit_command(port: int, host: str, db_url: str, uploads: Path) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "streamlit", "run", str(SERVER),
         "--server.port", str(port), "--server.address", host, "--server.headless", "true",
-        "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--server.fileWatcherType", "none",
+        "--server.maxUploadSize", str(max_upload_mb()), "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
         "--", "--db", db_url, "--uploads", str(uploads),
     ]
@@ -78,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
             setup_code.discard(code_file)
     except OSError as exc:
         print(f"error: cannot write the setup code file {code_file}: {exc}", file=sys.stderr)
+        return 2
+
+    # The key that signs the sign-in cookies: made at the first start, kept beside the database.
+    from dashboard import web_session
+
+    try:
+        web_session.load_secret(web_session.secret_path(settings))
+    except OSError as exc:
+        print(f"error: cannot write the sign-in key file {web_session.secret_path(settings)}: {exc}", file=sys.stderr)
         return 2
 
     shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host

@@ -1,20 +1,27 @@
 """Sign-in, the first-run admin account (with the setup code), sign-out, role checks and account
-changes (each written to the audit log). The signed-in user lives in ``st.session_state`` only (one
-browser tab's session), never in a cookie or a file."""
+changes (each written to the audit log).
+
+Served by ``python -m dashboard`` (:mod:`dashboard.asgi`), the sign-in lives in a signed, expiring,
+HttpOnly cookie (:mod:`dashboard.web_session`): a reload or a new tab of the same browser stays
+signed in, and every run takes the user from the cookie its own connection carries, so a Streamlit
+session id replayed by another client is not signed in. Run any other way (``streamlit run
+dashboard/app.py``, Streamlit's AppTest) the signed-in user lives in ``st.session_state`` only."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard import context, data, setup_code, ui
+from dashboard import context, data, setup_code, ui, web_session
 from dashboard.passwords import check_password, hash_password, problem_with
 from db.models import utcnow
 from db.repository import AccountRefused
 
 USER_KEY = "signed_in_user"
+_COOKIE_KEY = "signed_in_cookie"  # the cookie value the session's user was checked against
 ROLES = ("teacher", "admin")
 
 
@@ -28,19 +35,90 @@ class SignedInUser:
         return self.role == "admin"
 
 
+def _cookie() -> str | None:
+    """The sign-in cookie this run's connection carries (its WebSocket handshake's)."""
+    return st.context.cookies.get(web_session.COOKIE) or None
+
+
+def _session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx else None
+
+
+def _secret() -> bytes:
+    return web_session.secret_for(context.settings())
+
+
 def current_user() -> SignedInUser | None:
     user = st.session_state.get(USER_KEY)
-    return user if isinstance(user, SignedInUser) else None
+    if not isinstance(user, SignedInUser):
+        return None
+    if web_session.ACTIVE:
+        # Bound to the cookie: another client that took over this session (a replayed session id)
+        # does not carry it. (refresh_signed_in_user checked the cookie itself at this run's start.)
+        bound = st.session_state.get(_COOKIE_KEY)
+        if not bound or _cookie() != bound:
+            return None
+    return user
+
+
+def _forget() -> None:
+    st.session_state.pop(USER_KEY, None)
+    st.session_state.pop(_COOKIE_KEY, None)
+    if web_session.ACTIVE and (sid := _session_id()):
+        web_session.bind(sid, None)
 
 
 def sign_out() -> None:
-    st.session_state.pop(USER_KEY, None)
+    """Signs the user out; with the cookie, in every browser and tab (every cookie issued to them
+    until now stops working, server-side) and the sign-in page clears this browser's cookie."""
+    user = current_user()
+    _forget()
+    if web_session.ACTIVE and user is not None:
+        web_session.record_sign_out(context.factory(), user.username)
+        data.record_event(context.factory(), user.username, "sign-out", user.username)
+
+
+def _cookie_script(action: str, token: str = "", reload: bool = False) -> None:
+    """Ask the server (web_session.ROUTE) to set or clear the HttpOnly cookie, then reload."""
+    body = json.dumps({"action": action, "token": token})
+    then = "window.location.reload();" if reload else ""
+    st.html(f"""<p id="classroom-cookie-note"></p><script>
+fetch({json.dumps(web_session.ROUTE)}, {{method: "POST", credentials: "same-origin",
+  headers: {{"Content-Type": "application/json"}}, body: {json.dumps(body)}}})
+  .then(r => {{ if (!r.ok) throw new Error("HTTP " + r.status); {then} }})
+  .catch(e => {{ const n = document.getElementById("classroom-cookie-note");
+    if (n) n.textContent = "The sign-in could not be stored in this browser (" + e.message + "): " +
+      "allow cookies for this address and try again."; }});
+</script>""", unsafe_allow_javascript=True)
+
+
+def _signed_in(user: SignedInUser) -> None:
+    """After a right password: with the cookie, the browser gets it and reloads (the reloaded page
+    is signed in by it); otherwise the session is signed in."""
+    if not web_session.ACTIVE:
+        st.session_state[USER_KEY] = user
+        st.rerun()
+    st.info("Signing in…", icon=":material/login:")
+    _cookie_script("signin", web_session.issue_token(user.username), reload=True)
+    st.stop()
+
+
+def renew_sign_in(user: SignedInUser) -> None:
+    """After the user changed their own password (which ends the cookies issued before it): a new
+    cookie for this browser. Does nothing without the cookie."""
+    if web_session.ACTIVE:
+        _signed_in(user)
 
 
 def refresh_signed_in_user() -> SignedInUser | None:
     """The signed-in user as the database has them now: signed out when their account was
     disabled or deleted meanwhile, with their current role when an admin changed it. (A database
     without any account keeps the session's user: pages driven by tests are signed in that way.)"""
+    if web_session.ACTIVE:
+        return _user_from_cookie()
     user = current_user()
     if user is None:
         return None
@@ -54,6 +132,21 @@ def refresh_signed_in_user() -> SignedInUser | None:
     if row.role != user.role:
         user = SignedInUser(row.username, row.role)
         st.session_state[USER_KEY] = user
+    return user
+
+
+def _user_from_cookie() -> SignedInUser | None:
+    """The user this run's cookie signs in (checked in full: signature, expiry, account enabled,
+    password unchanged, not signed out since), or None; recorded for the upload gate."""
+    cookie = _cookie()
+    row = web_session.user_for_cookie(context.factory(), _secret(), cookie) if cookie else None
+    if row is None:
+        _forget()
+        return None
+    user = SignedInUser(row.username, row.role)
+    st.session_state[USER_KEY], st.session_state[_COOKIE_KEY] = user, cookie
+    if sid := _session_id():
+        web_session.bind(sid, user.username)
     return user
 
 
@@ -212,6 +305,12 @@ def audit(kind: str, target: str = "", detail: str = "") -> None:
 def sign_in_page() -> None:
     """The only page a signed-out visitor gets: the first-run admin form, or the sign-in form."""
     st.title("Classroom engagement")
+    stale = _cookie() if web_session.ACTIVE else None
+    if stale and st.session_state.get("_cleared_cookie") != stale:
+        # Expired, signed out or forged: this browser forgets it (once: a later sign-in's new cookie
+        # must not race with clearing the old one).
+        st.session_state["_cleared_cookie"] = stale
+        _cookie_script("signout")
     with ui.explained_database_errors():
         first_run = data.count_users(context.factory()) == 0
     if first_run:
@@ -237,8 +336,7 @@ def _sign_in_form() -> None:
             # One message for every refusal: it must not tell a right password on a disabled account.
             st.error("Wrong user name or password, or the account is disabled.")
             return
-        st.session_state[USER_KEY] = user
-        st.rerun()
+        _signed_in(user)
 
 
 def _first_admin_form() -> None:
@@ -280,8 +378,7 @@ def _first_admin_form() -> None:
         st.error("An admin account was created meanwhile, from another browser: sign in with it instead.")
         return
     setup_code.discard(code_file)
-    st.session_state[USER_KEY] = SignedInUser(username, "admin")
-    st.rerun()
+    _signed_in(SignedInUser(username, "admin"))
 
 
 def require_role(role: str) -> SignedInUser:

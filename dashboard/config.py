@@ -15,7 +15,16 @@ from db.connection import DEFAULT_URL, ENV_DB
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 ENV_UPLOADS = "CLASSROOM_UPLOADS"
-MAX_UPLOAD_MB = 2048
+ENV_MAX_UPLOAD = "CLASSROOM_MAX_UPLOAD_MB"
+# Streamlit keeps an upload in the server's memory until its session ends: the default fits a
+# lecture recording without letting three uploads take the machine's memory.
+MAX_UPLOAD_MB = 1024
+
+
+def max_upload_mb(environ: Mapping[str, str] | None = None) -> int:
+    """``$CLASSROOM_MAX_UPLOAD_MB`` when it is a positive whole number, else :data:`MAX_UPLOAD_MB`."""
+    value = (os.environ if environ is None else environ).get(ENV_MAX_UPLOAD, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else MAX_UPLOAD_MB
 
 
 @dataclass(frozen=True)
@@ -23,7 +32,7 @@ class Settings:
     db_url: str
     uploads_dir: Path
     models_dir: Path = MODELS_DIR
-    max_upload_mb: int = MAX_UPLOAD_MB
+    max_upload_mb: int = MAX_UPLOAD_MB  # load_settings: $CLASSROOM_MAX_UPLOAD_MB
 
 
 def absolute_db_url(url: str, cwd: Path | None = None) -> str:
@@ -64,4 +73,5 @@ def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = 
     args = script_arguments(argv)
     db_url = absolute_db_url(args.db or env.get(ENV_DB) or DEFAULT_URL)
     uploads = args.uploads or env.get(ENV_UPLOADS)
-    return Settings(db_url=db_url, uploads_dir=Path(uploads).resolve() if uploads else default_uploads_dir(db_url))
+    return Settings(db_url=db_url, uploads_dir=Path(uploads).resolve() if uploads else default_uploads_dir(db_url),
+                    max_upload_mb=max_upload_mb(env))

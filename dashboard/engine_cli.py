@@ -124,7 +124,8 @@ def start_processing(video: Path, db_url: str, log_dir: Path, fps: float | None 
     when the teacher has closed the page by then). ``emotions``: None obeys the admin's switch."""
     # --no-progress: the engine's progress bar would fill the stderr log the dashboard shows on
     # failure; the dashboard reads progress from the database instead.
-    args = [str(video), "--no-progress"] + (["--fps", f"{fps:g}"] if fps else []) + (["--title", title] if title else [])
+    # "--title=T", not "--title T": a title (the upload's file name) may start with "-".
+    args = [str(video), "--no-progress"] + (["--fps", f"{fps:g}"] if fps else []) + ([f"--title={title}"] if title else [])
     args += [] if keep else ["--delete-input"]
     args += _mode_args(db_url, emotions)
     job = _launch("process", engine_command("process", args, json_output=True), db_url, log_dir, video.stem)

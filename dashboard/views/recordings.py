@@ -20,7 +20,7 @@ def upload_form() -> None:
     uploaded = st.file_uploader(
         "Lecture recording", type=[e.lstrip(".") for e in VIDEO_EXTENSIONS], key="recording_upload",
         max_upload_size=settings.max_upload_mb,
-        help=f"Up to {settings.max_upload_mb // 1024} GB. The file is stored under a generated name in "
+        help=f"Up to {settings.max_upload_mb} MB. The file is stored under a generated name in "
              f"{settings.uploads_dir} while it is analysed.",
     )
     fps = st.number_input("Frames analysed per second of video", min_value=0.5, max_value=30.0, value=5.0, step=0.5,
