@@ -103,17 +103,22 @@ class RecordingWorker:
         """This worker's process id (the pool waits on it: a model that cannot load says so here)."""
         return os.getpid()
 
-    def process(self, path: str, db_url: str, key: int = 0, ledger=None) -> RecordingResult:
+    def process(self, path: str, db_url: str, key: int = 0, ledger=None, title: str = "") -> RecordingResult:
         """Analyse one recording into a new session; never raises for the recording's own faults.
 
         ``ledger`` (a Ray actor handle) is told each attempt's session and process, so a retry can
         mark the attempts before it (which a lost worker left "running"), and one whose worker died
-        after its session was complete is not run twice."""
+        after its session was complete is not run twice. ``title``: the session's title (default:
+        the file's name)."""
         from engine.pipeline import PipelineError, RunOptions, run
         from engine.sources import SourceError, open_source
 
         started = time.monotonic()
         attempts = [1]
+        # A database away for now (a PostgreSQL restart) as this recording starts is waited for, as
+        # the recorder waits for its batches: otherwise every recording that starts during an
+        # outage would fail at once and the outage would cost the batch those recordings.
+        wait_for_database(db_url, self.cfg.recorder.retry_s)
         if ledger is not None:
             import ray
 
@@ -135,7 +140,7 @@ class RecordingWorker:
             source = open_source(path, self.cfg.sampling.fps)
         except SourceError as exc:
             return RecordingResult(path, None, "failed", str(exc), wall_seconds=time.monotonic() - started)
-        options = RunOptions(detector=self.detector, progress=False, on_session=on_session)
+        options = RunOptions(title=title, detector=self.detector, progress=False, on_session=on_session)
         try:
             with source:
                 summary = run(source, db_url, self.cfg, options, model=self.model)
@@ -167,6 +172,28 @@ class AttemptLedger:
 
     def all(self) -> dict[int, list[tuple[int, int]]]:
         return {k: list(v) for k, v in self.sessions.items()}
+
+
+def wait_for_database(db_url: str, retry_s: float, sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Wait, with growing waits (0.5 s doubling to 10 s) for up to ``retry_s`` wall seconds, while
+    the database refuses connections for a reason waiting may cure (``engine.recorder.is_transient``:
+    a server restarting or out of reach, a lock). Returns whether it answers; a database that does
+    not is left to the run, which reports it in its own words."""
+    from db import connect
+    from db.connection import DatabaseError
+    from engine.recorder import is_transient
+
+    started, wait = time.monotonic(), 0.5
+    while True:
+        try:
+            connect(db_url).kw["bind"].dispose()  # opens (and checks the schema), then lets go
+            return True
+        except DatabaseError as exc:
+            cause = exc.__cause__
+            if cause is None or not is_transient(cause) or time.monotonic() - started + wait > retry_s:
+                return False
+        sleep(wait)
+        wait = min(2 * wait, 10.0)
 
 
 def finished_session(db_url: str, session_ids: list[int]) -> int | None:
@@ -210,12 +237,12 @@ def mark_lost(db_url: str, session_ids: list[int], note: str) -> None:
 Progress = Callable[[RecordingResult, int, int], None]
 
 
-def run_local(paths: list[str], db_url: str, worker: RecordingWorker, progress: Progress) -> BatchReport:
+def run_local(paths: list[str], db_url: str, worker: RecordingWorker, progress: Progress, title: str = "") -> BatchReport:
     """One recording after another in this process."""
     started = time.monotonic()
     report = BatchReport(ENGINE_LOCAL)
     for path in paths:
-        result = worker.process(path, db_url)
+        result = worker.process(path, db_url, title=title)
         report.results.append(result)
         progress(result, len(report.results), len(paths))
         if result.status == "interrupted" and "stopped by" in result.error:  # Ctrl-C: the rest waits
@@ -231,11 +258,14 @@ class ClusterPlan:
     nodes: int
 
 
-def plan_workers(resources: dict, nodes: int, workers: int | None) -> ClusterPlan:
+def plan_workers(resources: dict, nodes: int, workers: int | None, recordings: int | None = None) -> ClusterPlan:
     """How many actors and what GPU share each: one per CPU by default, one per GPU where the
-    cluster has GPUs (the FER CNN then runs there); never more GPU than there is."""
+    cluster has GPUs (the FER CNN then runs there); never more GPU than there is, and never more
+    actors than ``recordings`` (each loads the model: one upload from the dashboard needs one)."""
     cpus, gpus = int(resources.get("CPU", 1)), float(resources.get("GPU", 0))
     n = workers or (int(gpus) if gpus >= 1 else max(cpus, 1))
+    if recordings:
+        n = min(n, recordings)
     share = 0.0 if gpus <= 0 else min(1.0, gpus / n)
     return ClusterPlan(n, share, nodes)
 
@@ -276,7 +306,7 @@ def _worker_env() -> dict[str, str]:
 
 
 def run_ray(paths: list[str], db_url: str, cfg: EngineConfig, model_path: str | None, detector: str | None,
-            plan: ClusterPlan, progress: Progress) -> BatchReport:
+            plan: ClusterPlan, progress: Progress, title: str = "") -> BatchReport:
     """Each recording one task on a pool of model-holding actors; a worker that dies is restarted
     and its task run again (see the module's docstring)."""
     import ray
@@ -300,7 +330,7 @@ def run_ray(paths: list[str], db_url: str, cfg: EngineConfig, model_path: str | 
         while todo and idle:
             key, path = todo.pop(0)
             actor = idle.pop(0)
-            running[actor.process.remote(path, db_url, key, ledger)] = (key, path, actor)
+            running[actor.process.remote(path, db_url, key, ledger, title)] = (key, path, actor)
         if not running:  # every worker is gone for good: what is left cannot run
             for key, path in todo:
                 results[key] = RecordingResult(path, None, "failed", "no worker left (all lost)")
@@ -397,7 +427,7 @@ def cmd_batch(args) -> int:
         if args.ray is None:
             model = cli._load_model(args.model) if args.cfg.privacy.emotions else None
             worker = RecordingWorker(args.cfg, detector=args.detector, model=model)
-            report = run_local(paths, args.db, worker, progress)
+            report = run_local(paths, args.db, worker, progress, args.title)
         else:
             report = _batch_on_ray(args, paths, model_path, progress)
     _print_report(report, args.json, stdout)
@@ -418,7 +448,7 @@ def _batch_on_ray(args, paths: list[str], model_path: str | None, progress: Prog
     import ray
 
     try:
-        plan = plan_workers(ray.cluster_resources(), len(ray.nodes()), args.workers)
+        plan = plan_workers(ray.cluster_resources(), len(ray.nodes()), args.workers, len(paths))
         if plan.nodes > 1 and cli._sqlite_target(args.db) is not None:
             print(f"warning: {plan.nodes} nodes writing one SQLite file: the workers on other nodes cannot reach "
                   f"{args.db}; use PostgreSQL (docs/scale.md)", file=sys.stderr)
@@ -426,7 +456,7 @@ def _batch_on_ray(args, paths: list[str], model_path: str | None, progress: Prog
               f" ({plan.nodes} node{'s' if plan.nodes != 1 else ''}"
               f"{f', {plan.gpus_per_worker:g} GPU each' if plan.gpus_per_worker else ''})", file=sys.stderr, flush=True)
         try:
-            return run_ray(paths, args.db, args.cfg, model_path, args.detector, plan, progress)
+            return run_ray(paths, args.db, args.cfg, model_path, args.detector, plan, progress, args.title)
         except WorkerStartError as exc:
             raise cli.UsageError(f"the workers could not start: {exc}") from exc
     finally:

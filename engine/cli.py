@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--model", help="a .keras model (default models/fer_fast.keras)")
     ba.add_argument("--config", help="TOML file overriding engine/config.toml")
     ba.add_argument("--detector", choices=("auto", "full", "sliced"), default=None)
+    ba.add_argument("--title", default="", help="the sessions' title (default: each file's name; the dashboard's uploads)")
+    ba.add_argument("--delete-input", action="store_true",
+                    help="delete each recording file when the command ends, whatever the outcome (as process does)")
     ba.add_argument("--json", action="store_true")
     _no_emotions_option(ba)
 
@@ -389,7 +392,14 @@ def one_line(exc: BaseException) -> str:
 def cmd_batch(args) -> int:
     from engine.batch import cmd_batch as batch
 
-    return batch(args)
+    try:
+        return batch(args)
+    finally:
+        if args.delete_input:  # the files only (never a folder of images), whatever the outcome
+            for spec in args.paths:
+                p = Path(spec).expanduser()
+                if p.is_file():
+                    p.unlink(missing_ok=True)
 
 
 COMMANDS = {"detect": cmd_detect, "process": cmd_process, "live": cmd_live, "export": cmd_export,

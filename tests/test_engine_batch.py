@@ -78,6 +78,16 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+def test_worker_plan_one_per_cpu_or_one_gpu_each_and_no_more_than_the_recordings():
+    """What ``--ray`` asks of ``ray.cluster_resources()``: GPU workers get ``num_gpus=1`` each."""
+    assert batch.plan_workers({"CPU": 16.0}, 2, None) == batch.ClusterPlan(16, 0.0, 2)
+    assert batch.plan_workers({"CPU": 16.0, "GPU": 2.0}, 2, None) == batch.ClusterPlan(2, 1.0, 2)
+    assert batch.plan_workers({"CPU": 16.0, "GPU": 2.0}, 2, 4) == batch.ClusterPlan(4, 0.5, 2)  # never more GPU than there is
+    assert batch.plan_workers({"CPU": 8.0}, 1, None, recordings=1) == batch.ClusterPlan(1, 0.0, 1)  # one upload, one actor
+    assert batch.plan_workers({"CPU": 8.0, "GPU": 4.0}, 1, None, recordings=3) == batch.ClusterPlan(3, 1.0, 1)
+    assert batch.plan_workers({"CPU": 2.0}, 1, 2, recordings=3) == batch.ClusterPlan(2, 0.0, 1)
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, clips):
     db = f"sqlite:///{tmp_path / 'x.db'}"
     for args, expected in [([str(tmp_path / "none.mp4")], "file not found"),
