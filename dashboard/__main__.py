@@ -1,5 +1,6 @@
-"""``python -m dashboard [--port N] [--host H] [--db URL] [--uploads DIR] [--demo]``: checks the
-port and the database, prints the address, then becomes ``streamlit run dashboard/app.py``."""
+"""``python -m dashboard [--port N] [--host H] [--db URL] [--uploads DIR] [--ray ADDRESS] [--demo]``:
+checks the port, the database (and the Ray head), prints the address, then becomes ``streamlit run
+dashboard/app.py``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import socket
 import sys
 from pathlib import Path
 
-from dashboard.config import ENV_DB, ENV_UPLOADS, load_settings, max_upload_mb
+from dashboard.config import ENV_DB, ENV_RAY, ENV_UPLOADS, load_settings, max_upload_mb
 from db.connection import safe_url
 
 APP = Path(__file__).resolve().parent / "app.py"
@@ -31,13 +32,29 @@ def next_free_port(host: str, port: int, tries: int = 50) -> int | None:
     return next((p for p in range(port + 1, min(port + tries, 65535) + 1) if port_is_free(host, p)), None)
 
 
-def streamlit_command(port: int, host: str, db_url: str, uploads: Path) -> list[str]:
+def ray_head_problem(address: str) -> str | None:
+    """Why ``--ray ADDRESS`` cannot be used, or None. ``local`` (an embedded cluster per upload) and
+    ``auto`` (the cluster this machine belongs to) are the engine's to check; a HOST:PORT must
+    answer now, or every upload would fail later (the engine refuses it the same way)."""
+    if address in ("local", "auto"):
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return f"--ray takes local, auto or HOST:PORT of a Ray head node, not {address!r}"
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        return f"no Ray cluster answers at {address}: {exc.strerror or exc}"
+    return None
+
+
+def streamlit_command(port: int, host: str, db_url: str, uploads: Path, ray: str | None = None) -> list[str]:
     return [
         sys.executable, "-m", "streamlit", "run", str(SERVER),
         "--server.port", str(port), "--server.address", host, "--server.headless", "true",
         "--server.maxUploadSize", str(max_upload_mb()), "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
-        "--", "--db", db_url, "--uploads", str(uploads),
+        "--", "--db", db_url, "--uploads", str(uploads), *(["--ray", ray] if ray else []),
     ]
 
 
@@ -47,10 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="localhost", help="address to listen on (0.0.0.0 for the whole network)")
     ap.add_argument("--db", default=None, help=f"SQLAlchemy URL (default ${ENV_DB} or sqlite:///classroom.db)")
     ap.add_argument("--uploads", default=None, help="folder for uploaded recordings (default: uploads/ beside the db)")
+    ap.add_argument("--ray", default=None, metavar="local|auto|ADDRESS",
+                    help=f"analyse uploads on this Ray cluster (python -m engine batch --ray; default ${ENV_RAY}, "
+                         "else one engine process per upload on this machine)")
     ap.add_argument("--demo", action="store_true", help="add a demo class to the database if it has no sessions")
     args = ap.parse_args(argv)
 
-    settings = load_settings([a for pair in (("--db", args.db), ("--uploads", args.uploads)) if pair[1] for a in pair])
+    settings = load_settings([a for pair in (("--db", args.db), ("--uploads", args.uploads), ("--ray", args.ray))
+                              if pair[1] for a in pair])
+    if settings.ray_address and (problem := ray_head_problem(settings.ray_address)):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if not port_is_free(args.host, args.port):
         alt = next_free_port(args.host, args.port)
         print(f"error: port {args.port} is in use; try --port {alt or args.port + 1}", file=sys.stderr)
@@ -94,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host
     print(f"Dashboard: http://{shown_host}:{args.port}  (database {safe_url(settings.db_url)}; Ctrl-C stops it)", flush=True)
     env = {**os.environ, ENV_DB: settings.db_url, ENV_UPLOADS: str(settings.uploads_dir)}
-    cmd = streamlit_command(args.port, args.host, settings.db_url, settings.uploads_dir)
+    if settings.ray_address:
+        env[ENV_RAY] = settings.ray_address
+        print(f"Uploads are analysed on the Ray cluster {settings.ray_address} (python -m engine batch --ray)", flush=True)
+    cmd = streamlit_command(args.port, args.host, settings.db_url, settings.uploads_dir, settings.ray_address)
     # Become the Streamlit server (no wrapper process left to orphan it, Ctrl-C goes straight to it).
     os.execve(sys.executable, cmd, env)
     return 0  # not reached

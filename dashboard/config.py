@@ -1,6 +1,8 @@
 """Where the dashboard finds its database and keeps uploads: command-line arguments given to
 the Streamlit script (``streamlit run dashboard/app.py -- --db URL``) win over environment
-variables, which win over the defaults."""
+variables, which win over the defaults. ``--ray ADDRESS`` (``$CLASSROOM_RAY``): uploads are
+analysed on that Ray cluster (``python -m engine batch FILE --ray ADDRESS``) instead of by an
+engine process on the dashboard's machine."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from db.connection import DEFAULT_URL, ENV_DB
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 ENV_UPLOADS = "CLASSROOM_UPLOADS"
+ENV_RAY = "CLASSROOM_RAY"
 ENV_MAX_UPLOAD = "CLASSROOM_MAX_UPLOAD_MB"
 # Streamlit keeps an upload in the server's memory until its session ends: the default fits a
 # lecture recording without letting three uploads take the machine's memory.
@@ -33,6 +36,7 @@ class Settings:
     uploads_dir: Path
     models_dir: Path = MODELS_DIR
     max_upload_mb: int = MAX_UPLOAD_MB  # load_settings: $CLASSROOM_MAX_UPLOAD_MB
+    ray_address: str | None = None  # local | auto | HOST:PORT; None: one engine subprocess per upload
 
 
 def absolute_db_url(url: str, cwd: Path | None = None) -> str:
@@ -64,6 +68,7 @@ def script_arguments(argv: Sequence[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--db")
     ap.add_argument("--uploads")
+    ap.add_argument("--ray")
     args, _ = ap.parse_known_args(list(argv))
     return args
 
@@ -74,4 +79,4 @@ def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = 
     db_url = absolute_db_url(args.db or env.get(ENV_DB) or DEFAULT_URL)
     uploads = args.uploads or env.get(ENV_UPLOADS)
     return Settings(db_url=db_url, uploads_dir=Path(uploads).resolve() if uploads else default_uploads_dir(db_url),
-                    max_upload_mb=max_upload_mb(env))
+                    ray_address=args.ray or env.get(ENV_RAY) or None, max_upload_mb=max_upload_mb(env))

@@ -1,6 +1,8 @@
 """Running the engine's command line as a subprocess (the dashboard never imports the
-engine): ``python -m engine process FILE --json`` for recordings and ``python -m engine live
-...`` for a class, the database URL in ``$CLASSROOM_DB``. Progress and results are read from the
+engine): ``python -m engine process FILE --json`` for recordings (``python -m engine batch FILE
+--ray ADDRESS --json`` when the dashboard was started with ``--ray``: the recording is then
+analysed on that Ray cluster, as ``engine batch`` submits it) and ``python -m engine live ...``
+for a class, the database URL in ``$CLASSROOM_DB``. Progress and results are read from the
 database; stdout/stderr go to log files so a full pipe can never stall the engine. When the admin
 has switched emotions off (attention-only, ``app_settings``), every engine started here gets
 ``--no-emotions``."""
@@ -33,6 +35,7 @@ class EngineJob:
     source_name: str = ""  # file name the engine records as the session's source
     title: str = ""  # what the teacher called it
     media_duration: float | None = None  # the file's length as OpenCV measured it, until the engine records its own
+    ray_address: str | None = None  # set: ``engine batch --ray`` (a Ray cluster) analyses the recording
 
     @property
     def running(self) -> bool:
@@ -46,21 +49,29 @@ class EngineJob:
         return _tail(self.stderr_path, lines)
 
     def result(self) -> dict | None:
-        """The engine's one JSON object (``--json``), once it has finished successfully."""
+        """The engine's one JSON object (``--json``), once it has finished. For a recording run
+        on Ray, ``engine batch``'s object (``{"engine", "sessions", "failed", ...}``) with the
+        ``session_id`` of its one recording added, as ``engine process`` gives it."""
         if self.running or not self.stdout_path.exists():
             return None
         for line in reversed(self.stdout_path.read_text(errors="replace").splitlines()):
             line = line.strip()
             if line.startswith("{"):
                 try:
-                    return json.loads(line)
+                    found = json.loads(line)
                 except json.JSONDecodeError:
                     return None
+                if self.ray_address and isinstance(found, dict) and found.get("sessions"):
+                    found.setdefault("session_id", found["sessions"][0].get("session_id"))
+                return found
         return None
 
     def error_message(self) -> str:
         """The engine's own words for a failure: its ``error: ...`` line, else the last line of
         a traceback, else the end of stderr without the libraries' start-up chatter."""
+        failed = (self.result() or {}).get("failed") if self.ray_address else None
+        if failed:  # engine batch: the recording failed alone, its reason in the report
+            return str(failed[0].get("error") or "the recording failed")
         lines = [ln.strip() for ln in self.stderr_tail(200).splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.lower().startswith("error:")]
         if errors:
@@ -118,18 +129,31 @@ def _mode_args(db_url: str, emotions: bool | None) -> list[str]:
     return [] if allowed else ["--no-emotions"]
 
 
-def start_processing(video: Path, db_url: str, log_dir: Path, fps: float | None = None, title: str = "",
-                     keep: bool = False, emotions: bool | None = None) -> EngineJob:
-    """``keep=False``: the engine deletes the upload when it ends, whatever the outcome (even
-    when the teacher has closed the page by then). ``emotions``: None obeys the admin's switch."""
-    # --no-progress: the engine's progress bar would fill the stderr log the dashboard shows on
-    # failure; the dashboard reads progress from the database instead.
+def processing_command(video: Path, db_url: str, fps: float | None = None, title: str = "", keep: bool = False,
+                       emotions: bool | None = None, ray: str | None = None) -> list[str]:
+    """The engine command for one upload: ``engine process``, or with ``ray`` (local | auto |
+    HOST:PORT) ``engine batch --ray``, which runs it as one task on that cluster's workers (the
+    same path ``python -m engine batch --ray ADDRESS`` takes)."""
     # "--title=T", not "--title T": a title (the upload's file name) may start with "-".
-    args = [str(video), "--no-progress"] + (["--fps", f"{fps:g}"] if fps else []) + ([f"--title={title}"] if title else [])
+    args = [str(video)] + (["--fps", f"{fps:g}"] if fps else []) + ([f"--title={title}"] if title else [])
     args += [] if keep else ["--delete-input"]
     args += _mode_args(db_url, emotions)
-    job = _launch("process", engine_command("process", args, json_output=True), db_url, log_dir, video.stem)
-    job.source_name, job.title = video.name, title or video.name
+    if ray:
+        return engine_command("batch", [*args, "--ray", ray], json_output=True)  # batch draws no progress bar
+    # --no-progress: the engine's progress bar would fill the stderr log the dashboard shows on
+    # failure; the dashboard reads progress from the database instead.
+    return engine_command("process", [*args, "--no-progress"], json_output=True)
+
+
+def start_processing(video: Path, db_url: str, log_dir: Path, fps: float | None = None, title: str = "",
+                     keep: bool = False, emotions: bool | None = None, ray: str | None = None) -> EngineJob:
+    """``keep=False``: the engine deletes the upload when it ends, whatever the outcome (even
+    when the teacher has closed the page by then). ``emotions``: None obeys the admin's switch.
+    ``ray``: analyse it on that Ray cluster (the upload folder must then be one every worker node
+    sees at the same path)."""
+    cmd = processing_command(video, db_url, fps, title, keep, emotions, ray)
+    job = _launch("process", cmd, db_url, log_dir, video.stem)
+    job.source_name, job.title, job.ray_address = video.name, title or video.name, ray
     return job
 
 

@@ -1,5 +1,7 @@
 """Recordings: upload a lecture video, watch the engine analyse it (progress read from the
-database), then open its report. Earlier recordings are listed below."""
+database), then open its report. Earlier recordings are listed below. With ``python -m dashboard
+--ray ADDRESS`` each upload is analysed on that Ray cluster (``engine batch --ray``); progress is
+read from the database the same way."""
 
 import streamlit as st
 
@@ -38,7 +40,7 @@ def upload_form() -> None:
             st.error(f"Could not store the upload in {settings.uploads_dir}: {exc}", icon=":material/error:")
             return
         job = engine_cli.start_processing(path, settings.db_url, settings.uploads_dir / "engine-logs", fps=fps,
-                                          title=uploaded.name, keep=keep)
+                                          title=uploaded.name, keep=keep, ray=settings.ray_address)
         job.media_duration = info.duration
         st.session_state[JOB_KEY] = job
         st.rerun()
@@ -56,7 +58,8 @@ def progress_panel() -> None:
             data.set_session_title(factory, session.id, job.title)
     st.subheader(f"Analysing {ui.plain(job.title)}")
     if session is None:
-        st.progress(0.0, text="Starting the engine (loading the face detector and the model)…")
+        where = f" on Ray ({job.ray_address})" if job.ray_address else ""
+        st.progress(0.0, text=f"Starting the engine{where} (loading the face detector and the model)…")
     else:
         duration = session.media_duration or job.media_duration
         share = min(1.0, session.video_seconds / duration) if duration else 0.0
@@ -74,9 +77,15 @@ def finished_panel(job: engine_cli.EngineJob) -> None:
     session = found[0] if found else None
     result = job.result() or {}
     session_id = result.get("session_id") or (session.id if session else None)
+    if job.ray_address and session_id is not None and "students" not in result:  # engine batch's report has no counts
+        with ui.explained_database_errors():
+            result = {**result, "students": len(data.students(factory, session_id)),
+                      "alerts": len(data.alerts(factory, session_id))}
     if job.returncode == 0:
+        faces = f"{result['faces']} faces, " if "faces" in result else ""
+        cluster = f" on Ray ({job.ray_address})" if job.ray_address else ""
         st.success(
-            f"**{ui.plain(job.title)}** analysed: {result.get('students', '?')} students, {result.get('faces', '?')} faces, "
+            f"**{ui.plain(job.title)}** analysed{cluster}: {result.get('students', '?')} students, {faces}"
             f"{result.get('alerts', '?')} alerts, in {result.get('wall_seconds', 0):.0f} s.", icon=":material/check_circle:")
         if session_id is not None and st.button("Open the report", type="primary", key="recording_open"):
             st.switch_page(ui.REPORT_PAGE, query_params={"session": str(session_id)})
