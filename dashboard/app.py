@@ -44,6 +44,7 @@ admin_visibility = "visible" if user.is_admin else "hidden"
 admin_pages = [
     st.Page(ui.MODEL_PAGE, title="Model evaluation", icon=":material/science:", visibility=admin_visibility),
     st.Page(ui.USERS_PAGE, title="Users", icon=":material/manage_accounts:", visibility=admin_visibility),
+    st.Page(ui.COURSES_PAGE, title="Courses", icon=":material/school:", visibility=admin_visibility),
     st.Page(ui.AUDIT_PAGE, title="Audit log", icon=":material/policy:", visibility=admin_visibility),
 ]
 page = st.navigation({"Class": class_pages, "Admin": admin_pages} if user.is_admin else class_pages + admin_pages)

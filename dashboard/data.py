@@ -168,18 +168,44 @@ def _session_info(cs) -> SessionInfo:
     )
 
 
-def list_sessions(factory: sessionmaker) -> list[SessionInfo]:
-    with reading(factory) as s:
-        return [_session_info(cs) for cs in repo.list_sessions(s)]
+class NotVisible(DatabaseProblem):
+    """A session, student or course the signed-in user may not see (another teacher's, or the
+    admins'). Worded the same whether it exists or not."""
+
+    def __init__(self, what: str):
+        super().__init__("not visible", f"There is no {what} among the classes you can see.")
 
 
-def get_session(factory: sessionmaker, session_id: int) -> SessionInfo | None:
+def list_sessions(factory: sessionmaker, viewer: repo.Viewer) -> list[SessionInfo]:
+    """The sessions ``viewer`` may see (:func:`db.repository.visible_sessions_clause`), newest first:
+    what every page's session picker, the live page and the recordings list offer."""
     with reading(factory) as s:
+        return [_session_info(cs) for cs in repo.list_visible_sessions(s, viewer)]
+
+
+def get_session(factory: sessionmaker, session_id: int, viewer: repo.Viewer | None = None) -> SessionInfo | None:
+    """The session, or None; with ``viewer``, None too when they may not see it."""
+    with reading(factory) as s:
+        if viewer is not None and not repo.can_see_session(s, viewer, session_id):
+            return None
         cs = repo.get_session(s, session_id)
         return _session_info(cs) if cs else None
 
 
+def _check_session(s: Session, viewer: repo.Viewer, session_id: int) -> None:
+    if not repo.can_see_session(s, viewer, session_id):
+        raise NotVisible(f"session #{session_id}")
+
+
+def _check_student(s: Session, viewer: repo.Viewer, *student_ids: int) -> None:
+    for student_id in student_ids:
+        if not repo.can_see_student(s, viewer, student_id):
+            raise NotVisible(f"student #{student_id}")
+
+
 def sessions_from_source(factory: sessionmaker, source_suffix: str) -> list[SessionInfo]:
+    """Not filtered by viewer: the recordings page looks up its own upload's session (a generated
+    file name only that browser tab knows) to file it under the teacher's course."""
     with reading(factory) as s:
         return [_session_info(cs) for cs in repo.sessions_from_source(s, source_suffix)]
 
@@ -229,29 +255,38 @@ def recent_observations(factory: sessionmaker, session_id: int, window_s: float)
         return repo.observations_frame(s, session_id, since_t=None if last is None else last - window_s)
 
 
-def export_csv(factory: sessionmaker, session_id: int, out: TextIO) -> int:
-    """The observations CSV streamed into ``out`` (:func:`db.export.write_csv`); returns the rows."""
+def export_csv(factory: sessionmaker, session_id: int, out: TextIO, viewer: repo.Viewer | None = None) -> int:
+    """The observations CSV streamed into ``out`` (:func:`db.export.write_csv`); returns the rows.
+    With ``viewer``, refused (:class:`NotVisible`) unless they may see the session."""
     with reading(factory) as s:
+        if viewer is not None:
+            _check_session(s, viewer, session_id)
         return export.write_csv(s, session_id, out)
 
 
-def rename_student(factory: sessionmaker, student_id: int, name: str) -> None:
+# Changes to a session's records: refused (NotVisible) for a session the viewer may not see.
+
+def rename_student(factory: sessionmaker, student_id: int, name: str, viewer: repo.Viewer) -> None:
     with reading(factory) as s:
+        _check_student(s, viewer, student_id)
         repo.rename_student(s, student_id, name)
 
 
-def delete_session(factory: sessionmaker, session_id: int) -> None:
+def delete_session(factory: sessionmaker, session_id: int, viewer: repo.Viewer) -> None:
     with reading(factory) as s:
+        _check_session(s, viewer, session_id)
         repo.delete_session(s, session_id)
 
 
-def delete_student(factory: sessionmaker, student_id: int) -> None:
+def delete_student(factory: sessionmaker, student_id: int, viewer: repo.Viewer) -> None:
     with reading(factory) as s:
+        _check_student(s, viewer, student_id)
         repo.delete_student(s, student_id)
 
 
-def merge_students(factory: sessionmaker, keep_id: int, merge_id: int) -> None:
+def merge_students(factory: sessionmaker, keep_id: int, merge_id: int, viewer: repo.Viewer) -> None:
     with reading(factory) as s:
+        _check_student(s, viewer, keep_id, merge_id)
         repo.merge_students(s, keep_id, merge_id)
 
 
@@ -380,3 +415,63 @@ def purge_expired(factory: sessionmaker) -> list[int]:
             return repo.purge_by_setting(s)
     except SQLAlchemyError:
         return []
+
+
+# --- courses: ownership and sharing (issue 13, migration 0006) ---
+
+@dataclass(frozen=True)
+class CourseInfo:
+    id: int
+    name: str
+    owner: str | None = None  # None: no owner, the admins' until reassigned
+    shared_with: tuple[str, ...] = ()
+    sessions: int = 0
+
+
+def visible_courses(factory: sessionmaker, viewer: repo.Viewer) -> list[CourseInfo]:
+    with reading(factory) as s:
+        return [CourseInfo(c.id, c.name) for c in repo.visible_courses(s, viewer)]
+
+
+def course_for(factory: sessionmaker, viewer: repo.Viewer, name: str) -> CourseInfo:
+    """The course ``name`` for a recording or a class: one ``viewer`` may use, else a new one they
+    own; raises :class:`db.repository.CourseRefused` when another teacher's course has the name."""
+    with reading(factory) as s:
+        c = repo.course_for(s, viewer, name)
+        return CourseInfo(c.id, c.name)
+
+
+def file_session(factory: sessionmaker, session_id: int, course_id: int) -> bool:
+    with reading(factory) as s:
+        return repo.file_session(s, session_id, course_id)
+
+
+def course_overview(factory: sessionmaker) -> list[CourseInfo]:
+    with reading(factory) as s:
+        return [CourseInfo(r["id"], r["name"], r["owner"], tuple(r["shared_with"]), r["sessions"])
+                for r in repo.course_overview(s)]
+
+
+def sessions_without_course(factory: sessionmaker) -> list[SessionInfo]:
+    with reading(factory) as s:
+        return [_session_info(cs) for cs in repo.sessions_without_course(s)]
+
+
+def set_course_owner(factory: sessionmaker, course_id: int, username: str | None) -> None:
+    with reading(factory) as s:
+        repo.set_course_owner(s, course_id, username)
+
+
+def share_course(factory: sessionmaker, course_id: int, username: str) -> None:
+    with reading(factory) as s:
+        repo.share_course(s, course_id, username)
+
+
+def unshare_course(factory: sessionmaker, course_id: int, username: str) -> None:
+    with reading(factory) as s:
+        repo.unshare_course(s, course_id, username)
+
+
+def set_session_course(factory: sessionmaker, session_id: int, course_id: int | None) -> None:
+    with reading(factory) as s:
+        repo.set_session_course(s, session_id, course_id)

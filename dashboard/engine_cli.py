@@ -130,10 +130,12 @@ def _mode_args(db_url: str, emotions: bool | None) -> list[str]:
 
 
 def processing_command(video: Path, db_url: str, fps: float | None = None, title: str = "", keep: bool = False,
-                       emotions: bool | None = None, ray: str | None = None) -> list[str]:
+                       emotions: bool | None = None, ray: str | None = None, course: str | None = None) -> list[str]:
     """The engine command for one upload: ``engine process``, or with ``ray`` (local | auto |
     HOST:PORT) ``engine batch --ray``, which runs it as one task on that cluster's workers (the
-    same path ``python -m engine batch --ray ADDRESS`` takes)."""
+    same path ``python -m engine batch --ray ADDRESS`` takes). ``course``: the course (made by
+    the dashboard, with its owner) ``engine process`` files the session under; ``engine batch``
+    has no such option, so the Recordings page files a Ray upload's session itself."""
     # "--title=T", not "--title T": a title (the upload's file name) may start with "-".
     args = [str(video)] + (["--fps", f"{fps:g}"] if fps else []) + ([f"--title={title}"] if title else [])
     args += [] if keep else ["--delete-input"]
@@ -142,16 +144,18 @@ def processing_command(video: Path, db_url: str, fps: float | None = None, title
         return engine_command("batch", [*args, "--ray", ray], json_output=True)  # batch draws no progress bar
     # --no-progress: the engine's progress bar would fill the stderr log the dashboard shows on
     # failure; the dashboard reads progress from the database instead.
+    args += [f"--course={course}"] if course else []  # "=": a name may start with "-"
     return engine_command("process", [*args, "--no-progress"], json_output=True)
 
 
 def start_processing(video: Path, db_url: str, log_dir: Path, fps: float | None = None, title: str = "",
-                     keep: bool = False, emotions: bool | None = None, ray: str | None = None) -> EngineJob:
+                     keep: bool = False, emotions: bool | None = None, ray: str | None = None,
+                     course: str | None = None) -> EngineJob:
     """``keep=False``: the engine deletes the upload when it ends, whatever the outcome (even
     when the teacher has closed the page by then). ``emotions``: None obeys the admin's switch.
     ``ray``: analyse it on that Ray cluster (the upload folder must then be one every worker node
     sees at the same path)."""
-    cmd = processing_command(video, db_url, fps, title, keep, emotions, ray)
+    cmd = processing_command(video, db_url, fps, title, keep, emotions, ray, course)
     job = _launch("process", cmd, db_url, log_dir, video.stem)
     job.source_name, job.title, job.ray_address = video.name, title or video.name, ray
     return job

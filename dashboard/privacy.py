@@ -43,8 +43,9 @@ def notice_text(emotions: bool, retention_days: int | None) -> str:
         "",
         f"**For how long**: {kept}",
         "",
-        "**Who can see it**: every teacher and admin account of this dashboard; admins can also erase sessions and "
-        "students and change these settings (Users page). Details: docs/privacy.md.",
+        "**Who can see it**: the teacher who owns the class's course, the co-teachers it is shared with, and the "
+        "admins; admins can also erase sessions and students, reassign courses (Courses page) and change these "
+        "settings (Users page). Details: docs/privacy.md.",
     ])
 
 

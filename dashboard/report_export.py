@@ -21,12 +21,13 @@ from dashboard.charts import ALERT_COLORS, EMOTION_COLORS
 from dashboard.data import SessionInfo
 
 
-def csv_file(factory: sessionmaker, session_id: int) -> BinaryIO:
+def csv_file(factory: sessionmaker, session_id: int, viewer=None) -> BinaryIO:
     """The observations CSV (exactly :data:`db.repository.EXPORT_COLUMNS`, in order), streamed
     from the database into a temporary file: memory stays flat however long the session. Built
-    only when the teacher asks for it (a deferred download)."""
+    only when the teacher asks for it (a deferred download). With ``viewer`` (the signed-in user),
+    refused unless they may see the session (:class:`dashboard.data.NotVisible`)."""
     text = io.TextIOWrapper(tempfile.TemporaryFile(), encoding="utf-8", newline="")  # gone when closed
-    data.export_csv(factory, session_id, text)
+    data.export_csv(factory, session_id, text, viewer=viewer)
     text.flush()
     file = text.detach().detach()  # the bare file (the buffered writer flushed), which nothing else closes
     file.seek(0)

@@ -22,7 +22,9 @@ MODEL_PAGE = "views/model.py"
 USERS_PAGE = "views/users.py"
 AUDIT_PAGE = "views/audit.py"
 ACCOUNT_PAGE = "views/account.py"
-ALL_PAGES = (LIVE_PAGE, RECORDINGS_PAGE, REPORT_PAGE, STUDENTS_PAGE, MODEL_PAGE, USERS_PAGE, AUDIT_PAGE, ACCOUNT_PAGE)
+COURSES_PAGE = "views/courses.py"
+ALL_PAGES = (LIVE_PAGE, RECORDINGS_PAGE, REPORT_PAGE, STUDENTS_PAGE, MODEL_PAGE, USERS_PAGE, AUDIT_PAGE, ACCOUNT_PAGE,
+             COURSES_PAGE)
 
 # Material icons (Streamlit draws them from its own font: no emoji font needed on the server or the client).
 STATUS_ICONS = {"running": ":material/radio_button_checked:", "complete": ":material/check_circle:",
@@ -72,7 +74,9 @@ def pick_session(sessions: Sequence[SessionInfo], key: str, label: str = "Class 
     index = ids.index(wanted) if wanted in ids else 0
     by_id = {s.id: s for s in sessions}
     chosen = st.selectbox(label, ids, index=index, key=key,
-                          format_func=lambda i: by_id[i].label)
+                          format_func=lambda i: by_id[i].label if i in by_id else f"#{i}")
+    if chosen not in by_id:  # a widget value from an earlier list (or forged): only listed sessions are shown
+        chosen = ids[index]
     if st.query_params.get("session") != str(chosen):
         st.query_params["session"] = str(chosen)
     return by_id[chosen]
@@ -103,12 +107,45 @@ def show_flash() -> None:
         st.success(plain(message), icon=":material/check_circle:")
 
 
-def choose_session(factory, key: str) -> SessionInfo:
-    """The session a page is about (see :func:`pick_session`); with none in the database yet,
+def choose_session(factory, key: str, viewer) -> SessionInfo:
+    """The session a page is about (see :func:`pick_session`), among those ``viewer`` (the
+    signed-in user) may see: every page's picker goes through here, so another teacher's session
+    is neither offered nor opened by its id in the address (``?session=ID``). With none visible,
     the explanation of how to make one, and the page ends there."""
     with explained_database_errors():
-        sessions = data.list_sessions(factory)
+        sessions = data.list_sessions(factory, viewer)
+    wanted = session_param()
+    if wanted is not None and wanted not in {s.id for s in sessions}:
+        # Worded the same whether the session exists or not: its existence is not the viewer's business.
+        st.warning(f"There is no session #{wanted} among the classes you can see"
+                   f"{'' if viewer.is_admin else ' (your courses and the ones shared with you)'}.",
+                   icon=":material/block:")
     if not sessions:
         no_sessions_yet()
+        if not viewer.is_admin:
+            st.caption("You see the sessions of your own courses and of the courses an admin has shared with you.")
         st.stop()
     return pick_session(sessions, key=key)
+
+
+NEW_COURSE = -1  # the course picker's "a new course" choice
+
+
+def choose_course(factory, viewer, key: str) -> str:
+    """The course a recording or a class is filed under: one of ``viewer``'s courses (owned or
+    shared with them; an admin: any), or a new one named here (created, with ``viewer`` as its
+    owner, by :func:`dashboard.data.course_for` when the engine is started). Returns the name;
+    empty when none is given yet."""
+    with explained_database_errors():
+        courses = data.visible_courses(factory, viewer)
+    names = {c.id: c.name for c in courses}
+    chosen = st.selectbox("Course", [*names, NEW_COURSE], key=f"{key}_course",
+                          format_func=lambda i: names.get(i, "A new course…"),
+                          help="Who can see the analysis: you, the co-teachers this course is shared with, and "
+                               "the admins.")
+    if chosen != NEW_COURSE and chosen in names:
+        return names[chosen]
+    return st.text_input("Name of the new course", value=f"Classes of {viewer.username}", max_chars=200,
+                         key=f"{key}_new_course",
+                         help="Course names are unique across all teachers: add your name or the year if it is "
+                              "taken.").strip()

@@ -26,11 +26,25 @@ class SessionStatus(str, enum.Enum):
 
 
 class Course(Base):
+    """A course belongs to the teacher who created it (``owner_id``, migration 0006) and to the
+    co-teachers it is shared with (``course_shares``). A course without an owner (one made before
+    0006, or by an engine started from a terminal, or whose owner was deleted) is the admins' until
+    an admin reassigns it. Names are unique across all teachers."""
+
     __tablename__ = "courses"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # delete_user clears it
     sessions: Mapped[list[ClassSession]] = relationship(back_populates="course")
+
+
+class CourseShare(Base):
+    """A co-teacher of a course (migration 0006): sees and exports its sessions as its owner does."""
+
+    __tablename__ = "course_shares"
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class ClassSession(Base):

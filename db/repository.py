@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import pandas as pd
-from sqlalchemy import delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import ColumnElement, delete, func, insert, literal, or_, select, text, true, update
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
@@ -16,6 +17,7 @@ from db.models import (
     AuditEvent,
     ClassSession,
     Course,
+    CourseShare,
     ModelEvaluation,
     Observation,
     SessionStatus,
@@ -294,7 +296,7 @@ def sessions_from_source(s: Session, source_suffix: str) -> list[ClassSession]:
 AUDIT_KINDS = (
     "sign-in", "sign-in failed", "first admin", "account created", "password changed", "password reset",
     "account disabled", "account enabled", "account deleted", "role changed", "export", "erasure",
-    "settings changed",
+    "settings changed", "course changed",
 )
 
 
@@ -406,8 +408,13 @@ def set_role(s: Session, username: str, role: str) -> None:
 
 
 def delete_user(s: Session, username: str) -> None:
-    """Delete an account (its audit trail stays); never the last enabled admin."""
+    """Delete an account (its audit trail stays); never the last enabled admin. Its courses go
+    back to the admins (no owner) and its shares end, by explicit statements (not relying on the
+    database's ON DELETE)."""
     _lock_users(s)
+    uid = _user_id(username)
+    s.execute(update(Course).where(Course.owner_id == uid).values(owner_id=None))
+    s.execute(delete(CourseShare).where(CourseShare.user_id == uid))
     if s.execute(delete(User).where(User.username == username, _keeps_an_admin(username))).rowcount != 1:
         _refuse(s, username, "deleting them")
     s.commit()
@@ -496,3 +503,173 @@ def purge_by_setting(s: Session) -> list[int]:
     """:func:`purge_old_observations` with the admin's retention setting; nothing when it is off."""
     days = retention_days(s)
     return [] if days is None else purge_old_observations(s, days)
+
+
+# --- who sees what: course ownership and sharing (issue 13, migration 0006) ---
+#
+# THE visibility rule, used by every page and download of the dashboard: an admin sees every
+# session; a teacher sees the sessions of the courses they own or that are shared with them, and
+# nothing else (not a session without a course, not a course without an owner: those are the
+# admins' until an admin files or reassigns them).
+
+
+class Viewer(Protocol):
+    """Who is looking (the dashboard's signed-in user): a name and whether they are an admin."""
+
+    username: str
+
+    @property
+    def is_admin(self) -> bool: ...
+
+
+class CourseRefused(ValueError):
+    """A course name that is taken by a course the user cannot see, or a change naming nothing."""
+
+
+def _user_id(username: str):
+    return select(User.id).where(User.username == username).scalar_subquery()
+
+
+def visible_courses_clause(viewer: Viewer) -> ColumnElement[bool]:
+    """A WHERE condition on :class:`Course`: the courses ``viewer`` may see."""
+    if viewer.is_admin:
+        return true()
+    uid = _user_id(viewer.username)
+    shared = select(CourseShare.course_id).where(CourseShare.user_id == uid)
+    return or_(Course.owner_id == uid, Course.id.in_(shared))
+
+
+def visible_sessions_clause(viewer: Viewer) -> ColumnElement[bool]:
+    """A WHERE condition on :class:`ClassSession`: the sessions ``viewer`` may see, open, export
+    and change (see the rule above)."""
+    if viewer.is_admin:
+        return true()
+    return ClassSession.course_id.in_(select(Course.id).where(visible_courses_clause(viewer)))
+
+
+def visible_session_ids(s: Session, viewer: Viewer) -> set[int]:
+    return set(s.scalars(select(ClassSession.id).where(visible_sessions_clause(viewer))))
+
+
+def can_see_session(s: Session, viewer: Viewer, session_id: int) -> bool:
+    q = select(ClassSession.id).where(ClassSession.id == session_id, visible_sessions_clause(viewer))
+    return s.scalar(q) is not None
+
+
+def can_see_student(s: Session, viewer: Viewer, student_id: int) -> bool:
+    """Whether the student's session is one ``viewer`` may see (and so rename, merge, erase in)."""
+    session_id = s.scalar(select(Student.session_id).where(Student.id == student_id))
+    return session_id is not None and can_see_session(s, viewer, session_id)
+
+
+def list_visible_sessions(s: Session, viewer: Viewer) -> list[ClassSession]:
+    q = select(ClassSession).where(visible_sessions_clause(viewer))
+    return list(s.scalars(q.order_by(ClassSession.started_at.desc(), ClassSession.id.desc())))
+
+
+def visible_courses(s: Session, viewer: Viewer) -> list[Course]:
+    """The courses ``viewer`` may file a recording or a class under (admins: every course)."""
+    return list(s.scalars(select(Course).where(visible_courses_clause(viewer)).order_by(Course.name)))
+
+
+def course_for(s: Session, viewer: Viewer, name: str) -> Course:
+    """The course called ``name`` that ``viewer`` may use, created with ``viewer`` as its owner
+    when there is none. Names are unique across all teachers: a name taken by a course ``viewer``
+    cannot see is refused (:class:`CourseRefused`), never shared by accident. Commits."""
+    name = name.strip()
+    if not name:
+        raise CourseRefused("enter a course name")
+    if len(name) > 200:
+        raise CourseRefused("a course name has at most 200 characters")
+    course = s.scalar(select(Course).where(Course.name == name))
+    if course is None:
+        owner = s.scalar(_user_id(viewer.username).select())
+        course = Course(name=name, owner_id=owner, created_at=utcnow())
+        s.add(course)
+        try:
+            s.commit()
+        except Exception:  # another browser made the same name meanwhile: look again
+            s.rollback()
+            course = s.scalar(select(Course).where(Course.name == name))
+            if course is None:
+                raise
+    if not s.scalar(select(Course.id).where(Course.id == course.id, visible_courses_clause(viewer))):
+        raise CourseRefused(f"there is already a course called {name!r} that is not yours: choose another name "
+                            "(for example with your name or the year in it), or ask an admin to share that course "
+                            "with you")
+    return course
+
+
+def file_session(s: Session, session_id: int, course_id: int) -> bool:
+    """File a session that has no course yet under ``course_id`` (a recording uploaded in the
+    dashboard, once its engine has made its session); a session already in a course is left
+    alone. True when it was filed now."""
+    done = s.execute(update(ClassSession).where(ClassSession.id == session_id, ClassSession.course_id.is_(None))
+                     .values(course_id=course_id)).rowcount == 1
+    s.commit()
+    return done
+
+
+def set_session_course(s: Session, session_id: int, course_id: int | None) -> None:
+    """An admin moves a session to another course (None: no course, the admins' only)."""
+    if s.execute(update(ClassSession).where(ClassSession.id == session_id)
+                 .values(course_id=course_id)).rowcount != 1:
+        s.rollback()
+        raise CourseRefused(f"there is no session #{session_id}")
+    s.commit()
+
+
+def _course(s: Session, course_id: int) -> Course:
+    course = s.get(Course, course_id)
+    if course is None:
+        raise CourseRefused(f"there is no course #{course_id}")
+    return course
+
+
+def _account_id(s: Session, username: str) -> int:
+    uid = s.scalar(_user_id(username).select())
+    if uid is None:
+        raise CourseRefused(f"there is no account called {username!r}")
+    return uid
+
+
+def set_course_owner(s: Session, course_id: int, username: str | None) -> None:
+    """An admin reassigns a course to another teacher (None: to nobody, the admins' only)."""
+    course = _course(s, course_id)
+    course.owner_id = None if username is None else _account_id(s, username)
+    if course.owner_id is not None:  # the owner needs no share of their own course
+        s.execute(delete(CourseShare).where(CourseShare.course_id == course_id, CourseShare.user_id == course.owner_id))
+    s.commit()
+
+
+def share_course(s: Session, course_id: int, username: str) -> None:
+    """An admin shares a course with a co-teacher (nothing happens when it already is)."""
+    course, uid = _course(s, course_id), _account_id(s, username)
+    if uid != course.owner_id and s.get(CourseShare, (course_id, uid)) is None:
+        s.add(CourseShare(course_id=course_id, user_id=uid))
+    s.commit()
+
+
+def unshare_course(s: Session, course_id: int, username: str) -> None:
+    s.execute(delete(CourseShare).where(CourseShare.course_id == course_id,
+                                        CourseShare.user_id == _user_id(username)))
+    s.commit()
+
+
+def course_overview(s: Session) -> list[dict]:
+    """Every course for the admins' page: id, name, owner (None: the admins'), co-teachers and
+    how many sessions it holds, by name."""
+    owners = dict(s.execute(select(User.id, User.username)).all())
+    shares: dict[int, list[str]] = {}
+    for course_id, username in s.execute(select(CourseShare.course_id, User.username)
+                                         .join(User, User.id == CourseShare.user_id).order_by(User.username)):
+        shares.setdefault(course_id, []).append(username)
+    counts = dict(s.execute(select(ClassSession.course_id, func.count()).group_by(ClassSession.course_id)).all())
+    return [{"id": c.id, "name": c.name, "owner": owners.get(c.owner_id), "shared_with": shares.get(c.id, []),
+             "sessions": counts.get(c.id, 0)}
+            for c in s.scalars(select(Course).order_by(Course.name))]
+
+
+def sessions_without_course(s: Session) -> list[ClassSession]:
+    return list(s.scalars(select(ClassSession).where(ClassSession.course_id.is_(None))
+                          .order_by(ClassSession.started_at.desc(), ClassSession.id.desc())))

@@ -39,8 +39,9 @@ class Seeded:
 
 def seed_database(folder: Path, users: bool = True, live: bool = False, url: str | None = None) -> Seeded:
     """A demo class of 6 students over 2 minutes (observations, 3 alerts), a stored model
-    evaluation and, with ``users``, an admin and a teacher account; in a SQLite file in
-    ``folder`` unless ``url`` names another (empty) database."""
+    evaluation and, with ``users``, an admin and a teacher account, the teacher owning the demo's
+    course "Algebra" (so they see its sessions); in a SQLite file in ``folder`` unless ``url``
+    names another (empty) database."""
     path = folder / "classroom.db"
     url = url or f"sqlite:///{path}"
     if live:
@@ -50,6 +51,7 @@ def seed_database(folder: Path, users: bool = True, live: bool = False, url: str
         with connect(url)() as s:
             repo.add_user(s, "admin", password_hash(), "admin")
             repo.add_user(s, "teacher", password_hash(), "teacher")
+            repo.set_course_owner(s, repo.get_or_create_course(s, "Algebra").id, "teacher")
     return Seeded(url, path, session_id)
 
 

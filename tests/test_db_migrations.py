@@ -93,7 +93,7 @@ def test_a_database_from_a_newer_release_or_another_program_is_refused(db_url):
     assert refused.returncode == 2 and "newer" in refused.stderr
     with engine.connect() as c:  # untouched
         assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9999"
-        for table in ("observations", "alerts", "students", "class_sessions", "courses", "users",
+        for table in ("observations", "alerts", "students", "class_sessions", "course_shares", "courses", "users",
                       "model_evaluations", "alembic_version"):
             c.execute(text(f"DROP TABLE {table}"))
         c.execute(text("CREATE TABLE invoices (id INTEGER PRIMARY KEY)"))

@@ -29,6 +29,8 @@ def page(tmp_path, monkeypatch):
     db_url = f"sqlite:///{tmp_path / 'class.db'}"
     monkeypatch.setenv(ENV_DB, db_url)
     monkeypatch.setenv(ENV_UPLOADS, str(tmp_path / "uploads"))
+    with connect(db_url)() as s:  # the teacher's account: the class is filed under a course they own
+        repo.add_user(s, "teacher", "not-a-bcrypt-hash", "teacher")
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state[USER_KEY] = SignedInUser("teacher", "teacher")
     yield at, db_url, tmp_path / "uploads"

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import analytics, auth, browser_camera, charts, context, data, engine_cli, live_view, privacy, ui
 from dashboard.live_sources import SOURCES
+from db.repository import CourseRefused
 
 JOB_KEY = "live_job"
 REFRESH_S = 3.0  # how often the monitor redraws
@@ -20,7 +21,7 @@ FACES = {"angry": ":material/sentiment_extremely_dissatisfied:", "disgust": ":ma
          "sad": ":material/sentiment_dissatisfied:", "surprise": ":material/sentiment_excited:",
          "neutral": ":material/sentiment_neutral:"}  # Material icons: no emoji font needed
 
-auth.signed_in_user()
+user = auth.signed_in_user()
 st.title("Live class")
 settings = context.settings()
 factory = context.factory()
@@ -53,12 +54,19 @@ def controls() -> None:
         args = source.options()
     if source.help:
         st.caption(source.help)
+    course_name = ui.choose_course(factory, user, key="live")  # the class is filed under it: who sees it
     with ui.explained_database_errors():
         if not data.emotions_enabled(factory):
             st.caption(":material/visibility_off: Attention-only: an admin has switched emotions off, so this class "
                        "will be recorded without emotions or confusion.")
-    if st.button("Start the class", type="primary", key="live_start", disabled=args is None):
-        args = [*args, *live_view.engine_args(settings.uploads_dir)]  # --preview: the live view below
+    if st.button("Start the class", type="primary", key="live_start", disabled=args is None or not course_name):
+        try:
+            with ui.explained_database_errors():
+                course = data.course_for(factory, user, course_name)  # made now, with its owner, if new
+        except CourseRefused as exc:
+            st.error(f"Not started: {ui.plain(exc)}.", icon=":material/block:")
+            return
+        args = [*args, *live_view.engine_args(settings.uploads_dir), "--course", course.name]  # --preview: the live view
         st.session_state[JOB_KEY] = engine_cli.start_live(args, settings.db_url, settings.uploads_dir / "engine-logs",
                                                           title=source.label)
         st.rerun()
@@ -108,7 +116,7 @@ def alert_feed(alerts: list[data.AlertInfo], names: dict[int, str]) -> None:
 def monitor() -> None:
     with ui.explained_database_errors():
         data.close_abandoned_sessions(factory)  # a class whose engine died is not shown as live
-        running = [s for s in data.list_sessions(factory) if s.status == "running"]
+        running = [s for s in data.list_sessions(factory, user) if s.status == "running"]  # only classes user may see
         session = watched_session(running)
         if session is None:
             job = st.session_state.get(JOB_KEY)

@@ -7,11 +7,13 @@ import streamlit as st
 
 from dashboard import analytics, auth, context, data, engine_cli, ui
 from dashboard.uploads import VIDEO_EXTENSIONS, UploadRejected, save_upload
+from db.repository import CourseRefused
 
 JOB_KEY = "processing_job"
+COURSE_KEY = "processing_course"  # the id of the course the running upload is filed under
 POLL_S = 1.0
 
-auth.signed_in_user()
+user = auth.signed_in_user()
 st.title("Recordings")
 settings = context.settings()
 factory = context.factory()
@@ -30,7 +32,14 @@ def upload_form() -> None:
     keep = st.checkbox("Keep the recording after the analysis", value=False, key="recording_keep",
                        help="A lecture recording is full of students' faces: by default it is deleted as soon as "
                             "the engine is done with it, and only the analysis is kept.")
-    if st.button("Analyse", type="primary", key="recording_start", disabled=uploaded is None):
+    course_name = ui.choose_course(factory, user, key="recording")  # filed under it: who sees the analysis
+    if st.button("Analyse", type="primary", key="recording_start", disabled=uploaded is None or not course_name):
+        try:
+            with ui.explained_database_errors():
+                course = data.course_for(factory, user, course_name)  # made now, with its owner, if new
+        except CourseRefused as exc:
+            st.error(f"Not started: {ui.plain(exc)}.", icon=":material/block:")
+            return
         try:
             path, info = save_upload(uploaded, uploaded.name, settings.uploads_dir)
         except UploadRejected as exc:
@@ -40,9 +49,11 @@ def upload_form() -> None:
             st.error(f"Could not store the upload in {settings.uploads_dir}: {exc}", icon=":material/error:")
             return
         job = engine_cli.start_processing(path, settings.db_url, settings.uploads_dir / "engine-logs", fps=fps,
-                                          title=uploaded.name, keep=keep, ray=settings.ray_address)
+                                          title=uploaded.name, keep=keep, ray=settings.ray_address,
+                                          course=course.name)
         job.media_duration = info.duration
         st.session_state[JOB_KEY] = job
+        st.session_state[COURSE_KEY] = course.id
         st.rerun()
 
 
@@ -52,8 +63,7 @@ def progress_panel() -> None:
     if not job.running:
         st.rerun()  # finished: redraw the whole page without the poller
     with ui.explained_database_errors():
-        found = data.sessions_from_source(factory, job.source_name)
-        session = found[0] if found else None
+        session = own_session(job)
         if session is not None and session.title != job.title:
             data.set_session_title(factory, session.id, job.title)
     st.subheader(f"Analysing {ui.plain(job.title)}")
@@ -71,10 +81,22 @@ def progress_panel() -> None:
         st.rerun()
 
 
+def own_session(job: engine_cli.EngineJob) -> data.SessionInfo | None:
+    """This tab's upload's session (found by its generated file name), filed under the course the
+    teacher chose as soon as the engine has made it (so they, and only those who may see that
+    course, see it)."""
+    found = data.sessions_from_source(factory, job.source_name)
+    session = found[0] if found else None
+    course_id = st.session_state.get(COURSE_KEY)
+    if session is not None and course_id is not None:
+        data.file_session(factory, session.id, course_id)  # a no-op once filed
+        st.session_state.pop(COURSE_KEY, None)
+    return session
+
+
 def finished_panel(job: engine_cli.EngineJob) -> None:
     with ui.explained_database_errors():
-        found = data.sessions_from_source(factory, job.source_name)
-    session = found[0] if found else None
+        session = own_session(job)
     result = job.result() or {}
     session_id = result.get("session_id") or (session.id if session else None)
     if job.ray_address and session_id is not None and "students" not in result:  # engine batch's report has no counts
@@ -104,7 +126,7 @@ def finished_panel(job: engine_cli.EngineJob) -> None:
 def earlier_recordings() -> None:
     st.subheader("Earlier recordings")
     with ui.explained_database_errors():
-        recordings = [s for s in data.list_sessions(factory) if s.source_kind == "video"]
+        recordings = [s for s in data.list_sessions(factory, user) if s.source_kind == "video"]  # only user's
     if not recordings:
         st.caption("None yet: upload one above, or run `python -m engine process lecture.mp4 --db URL`.")
         return

@@ -13,7 +13,7 @@ st.title("Session report")
 ui.show_flash()
 factory = context.factory()
 
-session = ui.choose_session(factory, key="report_session")
+session = ui.choose_session(factory, key="report_session", viewer=user)  # only sessions user may see
 with ui.explained_database_errors():
     last_t = data.last_observation_t(factory, session.id)
     alert_rows = data.alerts(factory, session.id)
@@ -44,7 +44,7 @@ def erase_section() -> None:
                     st.error("Tick the box to confirm.")
                 else:
                     with ui.explained_database_errors():
-                        data.delete_session(factory, session.id)
+                        data.delete_session(factory, session.id, user)
                         auth.audit("erasure", f"session #{session.id}", f"the whole session ({session.title})")
                     ui.flash(f"Session #{session.id} ({session.title}) is erased.")
                     st.query_params.clear()
@@ -159,7 +159,7 @@ d1, d2, d3 = st.columns(3)
 target = f"session #{session.id}"
 d1.download_button("Observations (CSV)",
                    auth.audited_export(factory, user.username, target, "observations CSV",
-                                       lambda: report_export.csv_file(factory, session.id)),
+                                       lambda: report_export.csv_file(factory, session.id, viewer=user)),
                    file_name=f"{stem}-observations.csv", mime="text/csv", key="download_csv", on_click="ignore",
                    icon=":material/table_view:")
 d2.download_button("Report (HTML)",

@@ -11,7 +11,7 @@ st.caption("Students are \"Student N\" until you name them; names are stored onl
 ui.show_flash()
 factory = context.factory()
 
-session = ui.choose_session(factory, key="students_session")
+session = ui.choose_session(factory, key="students_session", viewer=user)  # only sessions user may see
 privacy.attention_only_note(session)  # the table below has no emotion columns either way; say why for such a session
 with ui.explained_database_errors():
     roster = data.students(factory, session.id)
@@ -47,7 +47,7 @@ with rename:
         name = st.text_input("Name (empty to go back to \"Student N\")", key="rename_name", max_chars=200)
         if st.form_submit_button("Save the name", type="primary"):
             with ui.explained_database_errors():
-                data.rename_student(factory, who, name)
+                data.rename_student(factory, who, name, user)
             ui.flash(f"{by_id[who].label} is now {name.strip() or by_id[who].label}.")
             st.rerun()
 
@@ -68,7 +68,7 @@ with merge:
                     st.error("Tick the box to confirm.")
                 else:
                     with ui.explained_database_errors():
-                        data.merge_students(factory, keep, gone)
+                        data.merge_students(factory, keep, gone, user)
                     ui.flash(f"Merged {describe(gone)} into {describe(keep)}.")
                     st.rerun()
 
@@ -85,7 +85,7 @@ else:
                 st.error("Tick the box to confirm.")
             else:
                 with ui.explained_database_errors():
-                    data.delete_student(factory, who)
+                    data.delete_student(factory, who, user)
                     auth.audit("erasure", f"session #{session.id}", f"the records of {describe(who)}")
                 ui.flash(f"The records of {describe(who)} are erased.")
                 st.rerun()
