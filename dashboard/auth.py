@@ -95,13 +95,13 @@ fetch({json.dumps(web_session.ROUTE)}, {{method: "POST", credentials: "same-orig
 </script>""", unsafe_allow_javascript=True)
 
 
-def _signed_in(user: SignedInUser) -> None:
+def _signed_in(user: SignedInUser, note: str = "Signing in…") -> None:
     """After a right password: with the cookie, the browser gets it and reloads (the reloaded page
     is signed in by it); otherwise the session is signed in."""
     if not web_session.ACTIVE:
         st.session_state[USER_KEY] = user
         st.rerun()
-    st.info("Signing in…", icon=":material/login:")
+    st.info(note, icon=":material/login:")
     _cookie_script("signin", web_session.issue_token(user.username), reload=True)
     st.stop()
 
@@ -110,7 +110,7 @@ def renew_sign_in(user: SignedInUser) -> None:
     """After the user changed their own password (which ends the cookies issued before it): a new
     cookie for this browser. Does nothing without the cookie."""
     if web_session.ACTIVE:
-        _signed_in(user)
+        _signed_in(user, "Your password is changed: renewing your sign-in in this browser…")
 
 
 def refresh_signed_in_user() -> SignedInUser | None:

@@ -23,4 +23,5 @@ if submitted:
         st.error(f"Not changed: {problem}.")
     else:
         ui.flash("Your password is changed. Use the new one from your next sign-in.")
+        auth.renew_sign_in(user)  # the change ended this browser's sign-in cookie: a new one
         st.rerun()
