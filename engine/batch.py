@@ -90,6 +90,10 @@ class RecordingWorker:
                  model=None):
         for k, v in QUIET_ENV.items():
             os.environ.setdefault(k, v)
+        # Under KERAS_BACKEND=jax on a GPU (requirements-gpu.txt), JAX would take 75 % of the GPU's
+        # memory at its first call; workers sharing a GPU (--workers above the GPU count) then
+        # could not all start. Memory as needed instead (a node's own setting wins).
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         from engine.classify import ExpressionModel
 
         self.cfg, self.detector = cfg, detector
