@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -26,8 +27,11 @@ import numpy as np
 from engine.blazeface import INPUT as SHORT_RANGE_INPUT
 from engine.blazeface import RawFace, ShortRangeDetector
 from engine.config import DetectorConfig
+from engine.gallery import Layout, Rect, find_layout
 
 CLUSTER_SCORE_GAP = 0.15  # see FaceDetector._tile_sides
+SWEEP_SCALES = (1.0, 0.8, 1.2)  # tile sides of successive sweeps, relative to the plan's (see plan_tiles)
+IN_CELLS_SHARE = 0.8  # a plan searches a gallery cell by cell when this share of its faces are in cells
 # MediaPipe's keypoint order; "right" is the person's right (the image's left in a frontal face).
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
 
@@ -67,6 +71,9 @@ class DetectionPlan:
     # Made on a frame with no face at all (an empty room, a minimised meeting window): a stopgap,
     # searched again every recalibrate_empty_s even once it finds faces, since it was not chosen for them.
     provisional: bool = False
+    # Made on a meeting gallery (engine/gallery.py): the faces' typical and largest (90th
+    # percentile) size as a share of their cell's short side, so each cell is searched at the scale that fits it.
+    cell_faces: tuple[float, float] | None = None
 
     @property
     def mode(self) -> str:
@@ -81,6 +88,18 @@ class _PlanState:
     history: list[str] = field(default_factory=list)
 
 
+class Tile(NamedTuple):
+    """A square (or edge-cut) part of the frame the short-range model looks at; ``within`` is
+    the picture it belongs to (a gallery cell, or the frame): a face touching one of the
+    tile's sides inside ``within`` may be cut by the tile, one touching ``within``'s own side is not."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    within: Rect
+
+
 def tile_grid(width: int, height: int, side: int, overlap: float) -> list[tuple[int, int, int, int]]:
     """Square tiles ``(x, y, w, h)`` covering the frame, neighbours sharing ``overlap`` of a side;
     the last row/column is flush with the frame edge. A side >= the frame gives one tile."""
@@ -93,6 +112,21 @@ def tile_grid(width: int, height: int, side: int, overlap: float) -> list[tuple[
         return sorted({round(v) for v in np.linspace(0, extent - side, n)})
 
     return [(x, y, min(side, width), min(side, height)) for y in starts(height) for x in starts(width)]
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def _cell_tiles(cell: Rect, side: int, overlap: float, width: int, height: int) -> list[Tile]:
+    """Square tiles of ``side`` over a gallery cell: a grid inside it where the cell is longer
+    than the side, one tile centred on it (kept inside the frame) where it is not."""
+    def starts(origin: int, extent: int, frame: int) -> list[int]:
+        if side >= extent:
+            return [min(max(0, origin + (extent - side) // 2), frame - side)]
+        return [origin + s for s in sorted({x for x, _, _, _ in tile_grid(extent, side, side, overlap)})]
+
+    return [Tile(x, y, side, side, cell) for y in starts(cell[1], cell[3], height) for x in starts(cell[0], cell[2], width)]
 
 
 def _model_picture(tile: np.ndarray) -> np.ndarray:
@@ -208,13 +242,51 @@ class FaceDetector:
         every = self.cfg.recalibrate_s if settled else self.cfg.recalibrate_empty_s
         return st.plan is None or t - st.planned_at >= every
 
-    def plan_tiles(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
-        """Every tile the current plan looks at in a frame of this size."""
-        plan = self._state.plan
-        sides = plan.tile_sizes if plan else ()
-        return [tile for side in sides for tile in tile_grid(width, height, side, self.cfg.tile_overlap)]
+    def plan_tiles(self, rgb: np.ndarray, variant: int = 0) -> list[Tile]:
+        """Every tile the current plan looks at in this frame. On a meeting gallery each cell is
+        searched at the scale its faces were found at, the rest of the frame with the plan's
+        tile sizes, gaps and flat bars not at all; the layout is read from this very frame, so a
+        changed layout (tiles added, a resized window) is followed at once.
 
-    def detect_part(self, rgb: np.ndarray, tiles: list[tuple[int, int, int, int]], full_range: bool,
+        ``variant`` (a sweep's number) scales the tiles by one of SWEEP_SCALES: a face the model
+        scores just under the second look's bar at one tile position and scale usually passes
+        at another, so successive sweeps do not all miss the same face."""
+        plan = self._state.plan
+        scale = SWEEP_SCALES[variant % len(SWEEP_SCALES)]
+        sides = tuple(max(self.cfg.min_tile_px, round(side * scale)) for side in plan.tile_sizes) if plan else ()
+        h, w = rgb.shape[:2]
+        layout = self._layout(rgb) if plan and plan.cell_faces else None
+        if not layout or not layout.is_gallery:
+            frame = (0, 0, w, h)
+            return [Tile(*t, frame) for side in sides for t in tile_grid(w, h, side, self.cfg.tile_overlap)]
+        typical, largest = plan.cell_faces
+        tiles = []
+        for cell in layout.cells:
+            short = min(cell[2], cell[3])
+            # A face filling its cell needs a tile larger than the cell (BlazeFace misses faces
+            # that fill its whole input): such a tile is centred on the cell, over the gaps.
+            side = min(w, h, max(self.cfg.min_tile_px, round(max(self.cfg.tile_face_ratio * typical, 1.6 * largest)
+                                                                 * short * scale)))
+            # Neighbouring tiles share at least the largest face (with room), so each face is whole in one.
+            overlap = min(0.75, max(self.cfg.tile_overlap, 1.2 * largest * short / side))
+            tiles += _cell_tiles(cell, side, overlap, w, h)
+        # The rest (a shared screen, a cell the gaps split in two, bars with text) by the frame's
+        # own tiles that reach it: not cut to the region, so a face across a split is whole in one.
+        # Left out: a region thinner than the plan's faces, and the app's title bar and toolbar
+        # (strips across the whole frame, under an eighth of its height).
+        frame = (0, 0, w, h)
+        for side in sides:
+            others = [r for r in layout.others if min(r[2], r[3]) >= side / self.cfg.tile_face_ratio
+                      and not (r[2] >= 0.9 * w and r[3] < h / 8)]
+            tiles += [Tile(*t, frame) for t in tile_grid(w, h, side, self.cfg.tile_overlap)
+                      if any(_overlap(t, r) for r in others)]
+        return tiles
+
+    @staticmethod
+    def _layout(rgb: np.ndarray) -> Layout:
+        return find_layout(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+
+    def detect_part(self, rgb: np.ndarray, tiles: list[Tile], full_range: bool,
                     trusted: list[Face] = ()) -> list[Face]:
         """Faces in part of the plan (some of its ``tiles``, and the full-range model if asked)
         of one RGB frame, second look passed. A box cut by a tile edge is left out: with the
@@ -337,12 +409,29 @@ class FaceDetector:
         if self.mode == "auto" and in_full >= self.cfg.full_range_share * len(everything):
             return DetectionPlan(full_range=True, reason=f"full range finds {in_full} of {len(everything)} faces")
         sides = self._tile_sides([(f.size, f.score) for f in everything], min(h, w))
+        cell_faces = self._cell_faces(rgb, everything)
         return DetectionPlan(
-            full_range=False, tile_sizes=sides,
+            full_range=False, tile_sizes=sides, cell_faces=cell_faces,
             reason=f"sliced: full range finds {in_full} of {len(everything)} faces "
                    f"(sizes {min(f.size for f in everything):.0f}-{max(f.size for f in everything):.0f} px); "
-                   f"tiles of {', '.join(map(str, sides))} px",
+                   f"tiles of {', '.join(map(str, sides))} px"
+                   + (f"; a gallery: each cell at faces of {cell_faces[0]:.0%} (up to {cell_faces[1]:.0%}) of its side"
+                      if cell_faces else ""),
         )
+
+    def _cell_faces(self, rgb: np.ndarray, faces: list[Face]) -> tuple[float, float] | None:
+        """The faces' typical and largest size as a share of their cell's short side, when the
+        frame is a meeting gallery holding (nearly) all of them; else None."""
+        layout = self._layout(rgb)
+        shares = []
+        for f in faces:
+            cell = layout.cell_of(f.x + f.w / 2, f.y + f.h / 2)
+            if cell:
+                shares.append(f.size / min(cell[2], cell[3]))
+        if not shares or len(shares) < IN_CELLS_SHARE * len(faces):
+            return None
+        # The 90th percentile, not the largest: one odd box (two faces as one) would make every cell's tiles overlap more.
+        return float(np.median(shares)), float(np.percentile(shares, 90))
 
     def _tile_sides(self, found: list[tuple[float, float]], min_side: int) -> tuple[int, ...]:
         """One tile side per cluster of face sizes within a factor of 2 of each other.
@@ -376,16 +465,18 @@ class FaceDetector:
         faces: list[Face] = []
         if plan.full_range:
             faces += self._run_model(self._full, rgb)
-        faces += self._run_tiles(rgb, self.plan_tiles(rgb.shape[1], rgb.shape[0]))
+        faces += self._run_tiles(rgb, self.plan_tiles(rgb))
         merged = merge_faces(self._filter(faces), self.cfg.nms_iou, self.cfg.nms_containment)
         return clip_to_frame(merged, rgb.shape[1], rgb.shape[0])
 
-    def _run_tiles(self, rgb: np.ndarray, tiles: list[tuple[int, int, int, int]]) -> list[Face]:
+    def _run_tiles(self, rgb: np.ndarray, tiles: list[Tile | tuple[int, int, int, int]]) -> list[Face]:
         h, w = rgb.shape[:2]
-        pictures = [_model_picture(rgb[y0:y0 + th, x0:x0 + tw]) for x0, y0, tw, th in tiles]
+        pictures = [_model_picture(rgb[t[1]:t[1] + t[3], t[0]:t[0] + t[2]]) for t in tiles]
         faces: list[Face] = []
-        for (x0, y0, tw, th), found in zip(tiles, self._short.detect(pictures), strict=True):
-            edges = (x0 > 0, y0 > 0, x0 + tw < w, y0 + th < h)
+        for tile, found in zip(tiles, self._short.detect(pictures), strict=True):
+            x0, y0, tw, th = tile[:4]
+            bx, by, bw, bh = tile[4] if len(tile) > 4 else (0, 0, w, h)
+            edges = (x0 > bx, y0 > by, x0 + tw < bx + bw, y0 + th < by + bh)
             faces += _to_frame(found, x0, y0, (max(tw, th),) * 2, (tw, th), edges)
         return faces
 

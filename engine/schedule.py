@@ -23,7 +23,7 @@ import numpy as np
 from supervision import box_iou_batch
 
 from engine.config import DetectorConfig
-from engine.detect import Face, FaceDetector, merge_faces
+from engine.detect import Face, FaceDetector, Tile, merge_faces
 
 LOST_SHARE_REPLAN = 0.5  # a frame that loses this share of its faces runs the whole plan next
 
@@ -44,10 +44,11 @@ class ScheduledDetector:
         self._t: float | None = None
         self._whole_due = True
         self._sweep_at = -math.inf  # media time the sweep in progress started
-        self._pending: list[tuple[int, int, int, int]] = []  # its tiles not yet looked at
+        self._pending: list[Tile] = []  # its tiles not yet looked at
         self._sweep_size = 0
         self._period = cfg.detect_every_s  # of the sweep in progress
         self._found_new = True  # the sweep in progress found a face nobody was carrying
+        self._sweeps = 0  # sweeps started; each looks at the frame at another tile scale
 
     def detect(self, image: np.ndarray, t: float) -> list[Face]:
         clock_back = self._t is not None and t < self._t  # a new file, or a looped source
@@ -73,7 +74,7 @@ class ScheduledDetector:
             # Once a sweep every carried face takes the second look again, untrusted: a box
             # that passed it once by luck (a poster, a hand) is not carried for the whole class.
             carried = self.detector.verify(rgb, carried)
-        tiles, full_range = self._next_share(rgb.shape[1], rgb.shape[0], t, dt)
+        tiles, full_range = self._next_share(rgb, t, dt)
         new = self.detector.detect_part(rgb, tiles, full_range, trusted=self._previous) if tiles or full_range else []
         if any(not _overlaps_any(f, carried) for f in new):
             self._found_new = True
@@ -84,7 +85,7 @@ class ScheduledDetector:
     def _sweep_due(self, t: float) -> bool:
         return t - self._sweep_at >= self._period - 1e-6  # media times like 15 * 0.2 are not exact
 
-    def _next_share(self, width: int, height: int, t: float, dt: float) -> tuple[list[tuple[int, int, int, int]], bool]:
+    def _next_share(self, rgb: np.ndarray, t: float, dt: float) -> tuple[list[Tile], bool]:
         """This frame's tiles of the sweep, and whether it runs the full-range model (once a
         sweep, on its first frame). By the sweep's last frame every tile has been looked at."""
         full_range = False
@@ -94,7 +95,8 @@ class ScheduledDetector:
             self._period = self.cfg.detect_every_s if self._found_new else self.cfg.detect_every_still_s
             self._found_new = False
             # Tiles a late frame left over are looked at with the new sweep's first share.
-            self._pending += self.detector.plan_tiles(width, height)
+            self._pending += self.detector.plan_tiles(rgb, self._sweeps)
+            self._sweeps += 1
             self._sweep_size, self._sweep_at = len(self._pending), t
             full_range = bool(self.detector.plan and self.detector.plan.full_range)
         every = self._period

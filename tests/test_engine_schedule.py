@@ -122,7 +122,7 @@ class _StubDetector:
     def relocate(self, rgb, faces):
         return [None if i in self.lose else f for i, f in enumerate(faces)]
 
-    def plan_tiles(self, width, height):
+    def plan_tiles(self, rgb, variant=0):
         return list(self.tiles)
 
     def detect_part(self, rgb, tiles, full_range, trusted=()):

@@ -1,0 +1,100 @@
+"""Where the pictures are in a frame: a meeting gallery's tiles, or whatever is not background.
+
+A meeting app (Zoom, Meet, Teams) lays its participants out as a grid of equal tiles separated
+by gaps of one flat colour, between a title bar and a toolbar. Searching such a frame with
+square tiles sized for its faces, laid over the whole frame, spends most of its model runs on
+gaps, bars and tile borders, and on tiles that straddle two participants (a 7x7 gallery at
+1280x720 took ~670 tiles a sweep). Searched per tile of the meeting, at the scale that fits it,
+the same gallery takes three pictures a participant.
+
+The layout is read from the picture alone, on every sweep (a few ms), so tiles added or
+removed, a resized window or a new layout are followed without a re-plan:
+
+* **gaps** are rows, then (inside each band between gap rows) columns, whose pixels are all
+  one colour (a small spread of grey levels): margins, gaps between tiles, flat bars;
+* **regions** are the rectangles left between gaps; where at least ``MIN_CELLS`` of them
+  share one size (within ``SIZE_TOLERANCE``) they are the gallery's **cells**; the other
+  regions (a shared screen, a speaker view, bars with text) are searched as before.
+
+Nothing here is fitted to one app: a frame without such a grid (a classroom camera, a webcam,
+a gallery whose tiles touch) simply has no cells, and the detector's plan runs as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BACKGROUND_STEP = 10  # a pixel this close (grey levels) to the background's is background (video noise ~5)
+GAP_SHARE = 0.9  # a row/column is a gap where this share of its pixels is background
+MIN_REGION_PX = 16  # narrower runs between borders are gaps, borders or text, not pictures
+MIN_CELLS = 4  # a grid has at least this many equal cells (2x2); fewer: no gallery
+SIZE_TOLERANCE = 0.08  # cells of one grid differ in width and height by at most this share
+
+Rect = tuple[int, int, int, int]  # x, y, w, h in frame pixels
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The pictures in one frame: the gallery's equal ``cells`` (empty when there is no grid)
+    and the ``others`` regions that are not background."""
+
+    cells: tuple[Rect, ...]
+    others: tuple[Rect, ...]
+
+    @property
+    def is_gallery(self) -> bool:
+        return bool(self.cells)
+
+    def cell_of(self, x: float, y: float) -> Rect | None:
+        """The cell holding the point, if any."""
+        for c in self.cells:
+            if c[0] <= x < c[0] + c[2] and c[1] <= y < c[1] + c[3]:
+                return c
+        return None
+
+
+def background_level(gray: np.ndarray) -> int | None:
+    """The grey level of the frame's left and right edges, where a meeting app's background
+    shows (its gaps and margins are one colour); None when the edges are not one colour."""
+    h = gray.shape[0]
+    edges = np.concatenate([gray[h // 10: h - h // 10, :4].ravel(), gray[h // 10: h - h // 10, -4:].ravel()])
+    level = int(np.median(edges))
+    return level if np.mean(np.abs(edges - level) <= BACKGROUND_STEP) >= GAP_SHARE else None
+
+
+def _runs(is_gap: np.ndarray) -> list[tuple[int, int]]:
+    """Runs ``[start, end)`` of non-gap indices at least MIN_REGION_PX long."""
+    padded = np.concatenate(([True], is_gap, [True]))
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [(int(s), int(e)) for s, e in zip(edges[0::2], edges[1::2], strict=True) if e - s >= MIN_REGION_PX]
+
+
+def find_layout(gray: np.ndarray) -> Layout:
+    """The layout of one frame, from its grey levels."""
+    gray = gray.astype(np.int16)
+    bg = background_level(gray)
+    if bg is None:
+        return Layout((), ((0, 0, gray.shape[1], gray.shape[0]),))
+    # Luminance only: video codecs keep it sharp, while colour is halved in resolution and
+    # bleeds a tile's colours into a 4 px gap.
+    is_bg = np.abs(gray - bg) <= BACKGROUND_STEP
+    regions: list[Rect] = []
+    for y0, y1 in _runs(is_bg.mean(axis=1) >= GAP_SHARE):
+        band = is_bg[y0:y1]
+        for x0, x1 in _runs(band.mean(axis=0) >= GAP_SHARE):
+            if band[:, x0:x1].mean() < GAP_SHARE:  # not all background: a picture
+                regions.append((x0, y0, x1 - x0, y1 - y0))
+    cells = _equal_cells(regions)
+    return Layout(tuple(cells), tuple(r for r in regions if r not in cells))
+
+
+def _equal_cells(regions: list[Rect]) -> list[Rect]:
+    """The largest group of regions of one size, if it has MIN_CELLS or more."""
+    best: list[Rect] = []
+    for _, _, w, h in regions:
+        same = [r for r in regions if abs(r[2] - w) <= SIZE_TOLERANCE * w and abs(r[3] - h) <= SIZE_TOLERANCE * h]
+        if len(same) > len(best):
+            best = same
+    return best if len(best) >= MIN_CELLS else []
