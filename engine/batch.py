@@ -41,6 +41,7 @@ TASK_RETRIES = 2
 ACTOR_RESTARTS = 4
 LEDGER_PREFIX = "engine-batch-ledger-"
 LOST_NOTE = "worker lost mid-recording (its process died); retried as session {retry}"
+STOPPED_NOTE = "stopped by the user (Ctrl-C, or Cancel in the dashboard) while a Ray worker analysed it"
 GAVE_UP_NOTE = "worker lost mid-recording (its process died); gave up after {attempts} attempts"
 # The quiet settings engine/__main__.py gives this process, for worker processes Ray starts.
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "2", "OPENCV_LOG_LEVEL": "FATAL",
@@ -330,37 +331,50 @@ def run_ray(paths: list[str], db_url: str, cfg: EngineConfig, model_path: str | 
     idle, running = list(actors), {}  # running: task ref -> (key, path, actor)
     todo = list(enumerate(paths))
     results: dict[int, RecordingResult] = {}
-    while todo or running:
-        while todo and idle:
-            key, path = todo.pop(0)
-            actor = idle.pop(0)
-            running[actor.process.remote(path, db_url, key, ledger, title)] = (key, path, actor)
-        if not running:  # every worker is gone for good: what is left cannot run
-            for key, path in todo:
-                results[key] = RecordingResult(path, None, "failed", "no worker left (all lost)")
-                progress(results[key], len(results), len(paths))
-            break
-        [done], _ = ray.wait(list(running), num_returns=1)
-        key, path, actor = running.pop(done)
-        try:
-            result = ray.get(done)
-            idle.append(actor)
-        except RayActorError as exc:  # the worker died more often than it may be retried
-            attempts = [sid for sid, _ in ray.get(ledger.attempts.remote(key))]
-            if attempts:
-                mark_lost(db_url, attempts, GAVE_UP_NOTE.format(attempts=len(attempts)))
-            result = RecordingResult(path, None, "failed", f"worker lost: {_cause(exc)}", attempts=len(attempts))
-        except RayError as exc:
-            result = RecordingResult(path, None, "failed", f"task failed: {_cause(exc)}")
-            idle.append(actor)
-        results[key] = result
-        progress(result, len(results), len(paths))
+    try:
+        while todo or running:
+            while todo and idle:
+                key, path = todo.pop(0)
+                actor = idle.pop(0)
+                running[actor.process.remote(path, db_url, key, ledger, title)] = (key, path, actor)
+            if not running:  # every worker is gone for good: what is left cannot run
+                for key, path in todo:
+                    results[key] = RecordingResult(path, None, "failed", "no worker left (all lost)")
+                    progress(results[key], len(results), len(paths))
+                break
+            [done], _ = ray.wait(list(running), num_returns=1)
+            key, path, actor = running.pop(done)
+            try:
+                result = ray.get(done)
+                idle.append(actor)
+            except RayActorError as exc:  # the worker died more often than it may be retried
+                attempts = [sid for sid, _ in ray.get(ledger.attempts.remote(key))]
+                if attempts:
+                    mark_lost(db_url, attempts, GAVE_UP_NOTE.format(attempts=len(attempts)))
+                result = RecordingResult(path, None, "failed", f"worker lost: {_cause(exc)}", attempts=len(attempts))
+            except RayError as exc:
+                result = RecordingResult(path, None, "failed", f"task failed: {_cause(exc)}")
+                idle.append(actor)
+            results[key] = result
+            progress(result, len(results), len(paths))
+    except KeyboardInterrupt:  # Ctrl-C, the dashboard's Cancel: the recordings in progress end interrupted now
+        _mark_stopped(ray, ledger, db_url, [(key, actor) for key, _, actor in running.values()])
+        raise
     for a in actors:
         ray.kill(a)
     ray.kill(ledger)
     report.results = [results[k] for k in sorted(results)]
     report.wall_seconds = time.monotonic() - started
     return report
+
+
+def _mark_stopped(ray, ledger, db_url: str, running: list[tuple[int, object]]) -> None:
+    """The running tasks' workers stopped, and the sessions they wrote to marked ``interrupted``
+    with :data:`STOPPED_NOTE`; a best effort: the heartbeat check marks what it misses."""
+    for key, actor in running:
+        with contextlib.suppress(Exception):
+            ray.kill(actor)  # first: no write may follow the mark
+            mark_lost(db_url, [sid for sid, _ in ray.get(ledger.attempts.remote(key), timeout=10)], STOPPED_NOTE)
 
 
 class WorkerStartError(Exception):

@@ -88,6 +88,41 @@ def test_worker_plan_one_per_cpu_or_one_gpu_each_and_no_more_than_the_recordings
     assert batch.plan_workers({"CPU": 2.0}, 1, 2, recordings=3) == batch.ClusterPlan(2, 0.0, 1)
 
 
+def test_a_stopped_ray_batch_stops_its_running_workers_and_marks_their_sessions(tmp_path):
+    """Ctrl-C or the dashboard's Cancel on ``engine batch --ray``: the running tasks' workers are
+    killed, then their sessions marked interrupted with a note (checked for real by hand with
+    ``--ray local``: exit 130, no Ray process left, the session interrupted)."""
+    from db import repository as repo
+
+    db_url = f"sqlite:///{tmp_path / 'stop.db'}"
+    with connect(db_url)() as s:
+        running = repo.start_session(s, source="/u/a.mp4").id
+        done = repo.start_session(s, source="/u/b.mp4").id
+        repo.finish_session(s, done, SessionStatus.complete)
+    killed = []
+
+    class Remote:
+        def __init__(self, value):
+            self.value = value
+
+        def remote(self, key):
+            return self.value[key]
+
+    class FakeRay:
+        def kill(self, actor):
+            killed.append(actor)
+
+        def get(self, value, timeout=None):
+            return value
+
+    ledger = type("Ledger", (), {"attempts": Remote({0: [(running, 11)], 1: [(done, 12)]})})()
+    batch._mark_stopped(FakeRay(), ledger, db_url, [(0, "actor-a"), (1, "actor-b")])
+    assert killed == ["actor-a", "actor-b"]
+    rows = {r.id: r for r in _sessions(db_url)}
+    assert rows[running].status == SessionStatus.interrupted and rows[running].note == batch.STOPPED_NOTE
+    assert rows[done].status == SessionStatus.complete  # a session that ended is left alone
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, clips):
     db = f"sqlite:///{tmp_path / 'x.db'}"
     for args, expected in [([str(tmp_path / "none.mp4")], "file not found"),
