@@ -294,7 +294,7 @@ def sessions_from_source(s: Session, source_suffix: str) -> list[ClassSession]:
 
 # What the audit log records (``audit_log.kind``).
 AUDIT_KINDS = (
-    "sign-in", "sign-in failed", "first admin", "account created", "password changed", "password reset",
+    "sign-in", "sign-in failed", "sign-out", "first admin", "account created", "password changed", "password reset",
     "account disabled", "account enabled", "account deleted", "role changed", "export", "erasure",
     "settings changed", "course changed",
 )

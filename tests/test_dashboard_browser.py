@@ -72,7 +72,7 @@ def test_admin_signs_in_reads_the_report_and_downloads_the_csv(server, page, tmp
     base, seeded = server
     page.goto(base)
     sign_in(page, "admin", "not-the-password")
-    page.get_by_text("Wrong user name or password.").wait_for()
+    page.get_by_text("Wrong user name or password").wait_for()
     sign_in(page, "admin")
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_text("Signed in as admin").wait_for()

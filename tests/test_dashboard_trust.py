@@ -117,8 +117,8 @@ def the_cookie(page) -> dict | None:
 @pytest.mark.browser
 @pytest.mark.slow
 @needs_chromium
-def test_a_reload_keeps_the_sign_in_and_sign_out_ends_it_in_every_tab(server, browser, tmp_path):
-    base, _, _ = server
+def test_a_reload_keeps_the_sign_in_and_sign_out_ends_it_in_every_tab(server, browser):
+    base, seeded, _ = server
     page = new_page(browser)
     page.goto(base + "/report")
     sign_in(page, "admin")
@@ -134,15 +134,6 @@ def test_a_reload_keeps_the_sign_in_and_sign_out_ends_it_in_every_tab(server, br
     other_tab.goto(base)
     assert who(other_tab) == "signed in as admin"
 
-    # The signed-in session may upload; its file reaches the page (the gate lets it through).
-    page.get_by_test_id("stSidebar").get_by_role("link", name="Recordings").click()
-    video = tmp_path / "-lecture.mp4"
-    video.write_bytes(b"\x00" * 2048)
-    with page.expect_response(lambda r: "/_stcore/upload_file/" in r.url and r.request.method == "PUT") as put:
-        page.locator("input[type=file]").set_input_files(str(video))
-    assert put.value.status == 204
-    page.get_by_test_id("stFileUploader").get_by_text("-lecture.mp4").wait_for()
-
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in").wait_for()
     deadline = time.monotonic() + 10
@@ -155,6 +146,8 @@ def test_a_reload_keeps_the_sign_in_and_sign_out_ends_it_in_every_tab(server, br
     other_tab.get_by_role("button", name="Sign in").wait_for()
     # A copy of the cookie taken before the sign-out is dead on the server too.
     assert who(goto(new_page(browser, cookie["value"], base), base)) == "sign-in form"
+    with connect(seeded.url)() as s:
+        assert [e.username for e in repo.audit_events(s, kind="sign-out")] == ["admin"]
 
 
 def goto(page, url: str):
@@ -234,6 +227,7 @@ def run_once(ws, timeout: float = 20.0) -> tuple[str | None, str]:
 def test_a_replayed_session_id_is_not_signed_in(server, browser):
     """A signed-in tab is closed; another client (without the cookie) asks for its Streamlit session
     id within the 120 s Streamlit keeps it: it gets that session, but not signed in."""
+    import requests
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
     base, _, _ = server
@@ -256,6 +250,13 @@ def test_a_replayed_session_id_is_not_signed_in(server, browser):
     page.goto(base)
     sign_in(page, "admin")
     session_id = seen[-1]
+    # The control: that signed-in session, with its cookie, may upload (a file named "-...").
+    cookie = the_cookie(page)["value"]
+    xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_streamlit_xsrf")
+    form = {"files": ("-lecture.mp4", b"\x00" * 2048, "video/mp4")}
+    answer = requests.put(f"{base}/_stcore/upload_file/{session_id}/f1", files=form, timeout=10,
+                          headers={"X-Xsrftoken": xsrf}, cookies={"_streamlit_xsrf": xsrf, web_session.COOKIE: cookie})
+    assert answer.status_code == 204, answer.text
     page.context.close()  # the tab is gone; Streamlit keeps its session for a reconnect
 
     with open_session(base, existing=session_id) as ws:
@@ -319,3 +320,12 @@ def test_an_upload_from_a_session_that_is_not_signed_in_is_refused_and_holds_no_
         grown_mb = (rss_kb(proc.pid) - before) / 1024
     assert grown_mb < 40, f"the server grew by {grown_mb:.0f} MB for refused uploads"
     assert max(taken) < (100 << 20), taken  # it stopped reading long before the 150 MB announced
+
+
+def test_a_recording_whose_name_starts_with_a_dash_reaches_the_engine_as_its_title(tmp_path):
+    from dashboard import engine_cli
+    from engine.cli import build_parser
+
+    cmd = engine_cli.processing_command(tmp_path / "0f3a.mp4", f"sqlite:///{tmp_path}/c.db", title="-lecture.mp4")
+    args = build_parser().parse_args(cmd[cmd.index("process"):])
+    assert args.title == "-lecture.mp4" and args.video == str(tmp_path / "0f3a.mp4")
