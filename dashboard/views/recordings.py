@@ -27,12 +27,18 @@ def upload_form() -> None:
         help=f"Up to {settings.max_upload_mb} MB. The file is stored under a generated name in "
              f"{settings.uploads_dir} while it is analysed.",
     )
-    fps = st.number_input("Frames analysed per second of video", min_value=0.5, max_value=30.0, value=5.0, step=0.5,
-                          key="recording_fps", help="More is finer-grained but slower. 5 is plenty for a lecture.")
+    # The course beside the rate, in one row: the page keeps the number of its elements before the
+    # Analyse button, which the test harness (AppTest) relies on when the page then reruns.
+    left, right = st.columns(2)
+    with left:
+        fps = st.number_input("Frames analysed per second of video", min_value=0.5, max_value=30.0, value=5.0,
+                              step=0.5, key="recording_fps",
+                              help="More is finer-grained but slower. 5 is plenty for a lecture.")
+    with right:
+        course_name = ui.choose_course(factory, user, key="recording")  # filed under it: who sees the analysis
     keep = st.checkbox("Keep the recording after the analysis", value=False, key="recording_keep",
                        help="A lecture recording is full of students' faces: by default it is deleted as soon as "
                             "the engine is done with it, and only the analysis is kept.")
-    course_name = ui.choose_course(factory, user, key="recording")  # filed under it: who sees the analysis
     if st.button("Analyse", type="primary", key="recording_start", disabled=uploaded is None or not course_name):
         try:
             with ui.explained_database_errors():
