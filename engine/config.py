@@ -20,6 +20,11 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class SamplingConfig:
     fps: float
+    frame_budget_s: float  # live sources: wall seconds a frame may take; 0 = 1 / fps
+
+    @property
+    def budget_s(self) -> float:
+        return self.frame_budget_s if self.frame_budget_s > 0 else 1.0 / self.fps
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,8 @@ def _tuples(section: dict) -> dict:
 def _check(cfg: EngineConfig) -> None:
     if cfg.sampling.fps <= 0:
         raise ConfigError("[sampling] fps must be above 0")
+    if cfg.sampling.frame_budget_s < 0:
+        raise ConfigError("[sampling] frame_budget_s must be >= 0 (0 = the analysis interval)")
     if cfg.detector.mode not in ("auto", "full", "sliced"):
         raise ConfigError("[detector] mode must be auto, full or sliced")
     if not cfg.detector.verify_crop_ratios or min(cfg.detector.verify_crop_ratios) < 1.2:

@@ -76,6 +76,8 @@ class FrameAnalyzer:
     model: ExpressionModel | None
     detector_mode: str | None = None
     reid: bool = True
+    # Live sources: wall seconds a frame may take ([sampling] frame_budget_s); None = no budget.
+    budget_s: float | None = None
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(RUN_STAGES, 0.0))
 
     def __post_init__(self):
@@ -93,12 +95,14 @@ class FrameAnalyzer:
         if emotions:
             if self.model is None:
                 raise ValueError("emotions are on ([privacy] emotions = true) but no expression model was given")
-            self.reader = PacedReader(self.model, self.cfg.classify.read_every_s, self.cfg.classify.flip_average)
+            self._rest_s = 0.0  # the last frame's time after detection: what the budget keeps for it
+        self.reader = PacedReader(self.model, self.cfg.classify.read_every_s, self.cfg.classify.flip_average)
 
     def analyse(self, frame: Frame) -> tuple[list[StudentFace], list[AlertEvent]]:
         clock, tm = time.perf_counter, self.timings
         t0 = clock()
-        faces = self.detector.detect(frame.image, frame.t)
+        deadline = t0 + self.budget_s - self._rest_s if self.budget_s else None
+        faces = self.detector.detect(frame.image, frame.t, deadline)
         t1 = clock()
         tracked = self.tracker.update(frame.t, faces)
         t2 = clock()
@@ -122,6 +126,7 @@ class FrameAnalyzer:
         t6 = clock()
         for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
             tm[stage] += dt
+        self._rest_s = t6 - t1
         return [StudentFace(k, f, a, by_key[k]) for k, f, a in zip(keys, faces, cues, strict=True)], events
 
     def finish(self, t: float) -> list[AlertEvent]:
@@ -259,7 +264,8 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
                     options.on_session(recorder.session_id)
                 if source.info.kind in ("image", "folder"):  # each picture is one sighting: its faces cannot be seen twice
                     cfg = cfg.replace("tracker", confirm_hits=1)
-                analyzer = FrameAnalyzer(cfg, model, options.detector, options.reid)
+                analyzer = FrameAnalyzer(cfg, model, options.detector, options.reid,
+                                         cfg.sampling.budget_s if source.info.live else None)
                 video = AnnotatedVideo(options.annotate, fps, options.emoji) if options.annotate else None
                 if options.preview:
                     from engine.preview import PreviewWriter
@@ -300,7 +306,7 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
                 end_t = _end_time(source, last_t, frames, stopped=bool(stop))
                 recorder.alert(analyzer.finish(end_t))
                 recorder.flush(end_t, frames)
-                status, note = _outcome(source, stop, frames, recorder, end_t)
+                status, note = _outcome(source, stop, frames, recorder, end_t, analyzer)
             except KeyboardInterrupt:  # a second signal (or Ctrl-C with no handler installed)
                 recorder.drop_pending()
                 end_t = last_t
@@ -347,7 +353,7 @@ def _end_time(source: Source, last_t: float, frames: int, stopped: bool = False)
 
 
 def _outcome(source: Source, stop: StopRequest, frames: int, recorder: Recorder,
-             end_t: float) -> tuple[SessionStatus, str]:
+             end_t: float, analyzer: FrameAnalyzer) -> tuple[SessionStatus, str]:
     notes = [source.end_note] if source.end_note else []
     if stop:
         notes.insert(0, f"stopped by {stop.signal_name or 'the user'} at {end_t:.1f} s")
@@ -369,6 +375,11 @@ def _outcome(source: Source, stop: StopRequest, frames: int, recorder: Recorder,
         # let a teacher believe every 200 ms of the class was read.
         notes.append(f"analysed {rate:.1f} frames a second of the {source.fps:g} asked: this computer could not "
                      f"keep up (a lower --fps, a longer [classify] read_every_s, or flip_average = false costs less)")
+    late = analyzer.detector.lateness
+    if late.frames_cut:
+        notes.append(f"the search for new faces was cut short on {late.frames_cut} of {frames} frames to keep each frame "
+                     f"within {analyzer.budget_s:.2f} s: a face arriving could take up to {late.longest_sweep_s:.1f} s to "
+                     f"be found instead of {analyzer.cfg.detector.detect_every_s:g} s")
     return status, "; ".join(notes)
 
 

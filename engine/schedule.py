@@ -17,6 +17,8 @@ meeting layout).
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -26,6 +28,15 @@ from engine.config import DetectorConfig
 from engine.detect import Face, FaceDetector, Tile, merge_faces
 
 LOST_SHARE_REPLAN = 0.5  # a frame that loses this share of its faces runs the whole plan next
+CHUNK_TILES = 16  # tiles run together (one model batch) between looks at the clock under a deadline
+
+
+@dataclass
+class SweepLateness:
+    """How a frame budget held the whole-frame search back (live sources)."""
+
+    frames_cut: int = 0  # frames that left part of their share of the search to later frames
+    longest_sweep_s: float = 0.0  # media seconds the slowest finished sweep took
 
 
 def _overlaps_any(face: Face, others: list[Face], iou: float = 0.3) -> bool:
@@ -49,8 +60,12 @@ class ScheduledDetector:
         self._period = cfg.detect_every_s  # of the sweep in progress
         self._found_new = True  # the sweep in progress found a face nobody was carrying
         self._sweeps = 0  # sweeps started; each looks at the frame at another tile scale
+        self.lateness = SweepLateness()
 
-    def detect(self, image: np.ndarray, t: float) -> list[Face]:
+    def detect(self, image: np.ndarray, t: float, deadline: float | None = None) -> list[Face]:
+        """Faces in a BGR frame at media time ``t``. With a ``deadline`` (``time.perf_counter``
+        seconds) the frame's share of the sweep stops there (after at least one batch of tiles)
+        and the rest is left to the next frames; re-finding the known faces is never cut."""
         clock_back = self._t is not None and t < self._t  # a new file, or a looped source
         dt = t - self._t if self._t is not None and not clock_back else 0.0
         self._t = t
@@ -60,11 +75,11 @@ class ScheduledDetector:
             # The next sweep starts on the next frame: a tile's looks stay detect_every_s apart.
             self._whole_due, self._sweep_at, self._pending, self._found_new = False, -math.inf, [], True
         else:
-            faces = self._carry(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), t, dt)
+            faces = self._carry(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), t, dt, deadline)
         self._previous = faces
         return faces
 
-    def _carry(self, rgb: np.ndarray, t: float, dt: float) -> list[Face]:
+    def _carry(self, rgb: np.ndarray, t: float, dt: float, deadline: float | None) -> list[Face]:
         found = self.detector.relocate(rgb, self._previous)
         lost = sum(f is None for f in found)
         if lost and lost >= LOST_SHARE_REPLAN * len(found):
@@ -75,12 +90,24 @@ class ScheduledDetector:
             # that passed it once by luck (a poster, a hand) is not carried for the whole class.
             carried = self.detector.verify(rgb, carried)
         tiles, full_range = self._next_share(rgb, t, dt)
-        new = self.detector.detect_part(rgb, tiles, full_range, trusted=self._previous) if tiles or full_range else []
+        new = self._look(rgb, tiles, full_range, deadline)
         if any(not _overlaps_any(f, carried) for f in new):
             self._found_new = True
         # Two neighbours' crops can settle on one face, and a swept tile finds known faces again:
         # keep each face once, the whole box with the best score (boxes are cut to the frame).
         return merge_faces(carried + new, self.cfg.nms_iou, self.cfg.nms_containment)
+
+    def _look(self, rgb: np.ndarray, tiles: list[Tile], full_range: bool, deadline: float | None) -> list[Face]:
+        if deadline is None or len(tiles) <= CHUNK_TILES:
+            return self.detector.detect_part(rgb, tiles, full_range, trusted=self._previous) if tiles or full_range else []
+        new: list[Face] = []
+        for i in range(0, len(tiles), CHUNK_TILES):
+            if i and time.perf_counter() > deadline:
+                self._pending[:0] = tiles[i:]  # first in line on the next frame
+                self.lateness.frames_cut += 1
+                break
+            new += self.detector.detect_part(rgb, tiles[i:i + CHUNK_TILES], full_range and not i, trusted=self._previous)
+        return new
 
     def _sweep_due(self, t: float) -> bool:
         return t - self._sweep_at >= self._period - 1e-6  # media times like 15 * 0.2 are not exact
@@ -90,6 +117,10 @@ class ScheduledDetector:
         sweep, on its first frame). By the sweep's last frame every tile has been looked at."""
         full_range = False
         if self._sweep_due(t):
+            if self._sweep_size and self._sweep_at > -math.inf:
+                # The sweep ending now took until now, or longer where a deadline left tiles over.
+                late = t - self._sweep_at + (self._period if self._pending else 0.0)
+                self.lateness.longest_sweep_s = max(self.lateness.longest_sweep_s, late)
             # A scene that brought new faces (a moving camera, students arriving) is swept at the
             # short period; a still one at the long period until a sweep finds someone new.
             self._period = self.cfg.detect_every_s if self._found_new else self.cfg.detect_every_still_s

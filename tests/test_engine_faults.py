@@ -254,6 +254,21 @@ def test_camera_that_stops_delivering_marks_the_session(gallery_video, model, db
     assert _observations(db, summary.session_id) == summary.faces > 0
 
 
+def test_a_live_frame_over_its_budget_defers_the_search_and_the_session_says_so(fer_csv, model, tmp_path):
+    """A budget no frame can keep: known faces are still re-found and recorded on every frame,
+    the search for new ones is cut and spread over later frames, and the note says so."""
+    from layouts import make_gallery
+
+    truth = make_gallery(tmp_path / "g.mp4", 7, 7, 1280, 720, seconds=3, fps=10, seed=2)
+    db = f"sqlite:///{tmp_path / 'budget.db'}"
+    cfg = load_config().replace("sampling", frame_budget_s=0.001)
+    summary = run(LiveSource(str(truth.path), 5.0, kind="camera"), db, cfg, RunOptions(progress=False), model=model)
+    session = _session(db, summary.session_id)
+    assert "the search for new faces was cut short on" in session.note, session.note
+    assert "within 0.00 s" in session.note
+    assert summary.students >= 25 and summary.faces == _observations(db, summary.session_id)
+
+
 def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, tmp_path):
     db = f"sqlite:///{tmp_path / 'sig.db'}"  # a signal is the engine's business: one database is enough
     connect(db)

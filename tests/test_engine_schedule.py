@@ -4,6 +4,7 @@ teacher would notice (the same boxes, every tile looked at in time, every face r
 from __future__ import annotations
 
 import math
+import time
 
 import cv2
 import numpy as np
@@ -15,7 +16,7 @@ from engine.blazeface import ShortRangeDetector
 from engine.classify import PacedReader
 from engine.config import load_config
 from engine.detect import Face, FaceDetector, tile_grid
-from engine.schedule import ScheduledDetector
+from engine.schedule import CHUNK_TILES, ScheduledDetector
 
 CFG = load_config()
 
@@ -157,6 +158,29 @@ def test_the_sweep_looks_at_every_tile_once_per_detect_every_s_a_share_a_frame()
     schedule.detect(image, 6.4)
     assert stub.whole == [0.0, 6.4]
     assert stub.looked[-1] == tiles[:21]  # and the sweep starts again on the frame after
+
+
+def test_a_frame_past_its_deadline_leaves_the_rest_of_its_share_to_later_frames():
+    """Live: a frame over its budget looks at one batch of its share, re-finds every known face,
+    and the tiles it left are looked at first on the next frames; the lateness is counted."""
+    tiles = [(i, 0, 10, 10) for i in range(100)]
+    stub = _StubDetector(tiles, _faces(4))
+    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0, "detect_every_still_s": 1.0})
+    schedule = ScheduledDetector(stub, cfg)
+    image = np.zeros((20, 200, 3), np.uint8)
+    schedule.detect(image, 0.0)  # the whole plan
+    for frame in range(1, 6):  # past the deadline from the start: one batch a frame
+        faces = schedule.detect(image, frame * 0.2, deadline=time.perf_counter() - 1.0)
+        assert len(faces) == 4  # known faces are never dropped for the budget
+        assert len(stub.looked[-1]) == CHUNK_TILES
+    assert schedule.lateness.frames_cut == 5
+    first_five = [tile for share in stub.looked for tile in share]
+    assert first_five == tiles[:5 * CHUNK_TILES]  # in order: nothing skipped, nothing twice
+    for frame in range(6, 12):  # time to spare again: the leftovers first, then the next sweep
+        schedule.detect(image, frame * 0.2, deadline=time.perf_counter() + 60.0)
+    looked = [tile for share in stub.looked for tile in share]
+    assert looked[:len(tiles)] == tiles  # the first sweep finished, late
+    assert schedule.lateness.longest_sweep_s > cfg.detect_every_s
 
 
 def test_sweeps_slow_down_while_nobody_new_appears_and_speed_up_when_someone_does():
