@@ -81,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from dashboard import setup_code
-    from dashboard.data import DatabaseProblem, count_users, list_sessions, open_database
+    from dashboard.data import DatabaseProblem, count_users, has_sessions, open_database
 
     try:
         factory = open_database(settings.db_url)
-        if args.demo and not list_sessions(factory):
+        if args.demo and not has_sessions(factory):
             from dashboard.demo import seed_demo
 
             seed_demo(settings.db_url)

@@ -183,6 +183,12 @@ def list_sessions(factory: sessionmaker, viewer: repo.Viewer) -> list[SessionInf
         return [_session_info(cs) for cs in repo.list_visible_sessions(s, viewer)]
 
 
+def has_sessions(factory: sessionmaker) -> bool:
+    """Whether the database holds any session at all (``python -m dashboard --demo``; no page's business)."""
+    with reading(factory) as s:
+        return next(iter(repo.iter_session_ids(s)), None) is not None
+
+
 def get_session(factory: sessionmaker, session_id: int, viewer: repo.Viewer | None = None) -> SessionInfo | None:
     """The session, or None; with ``viewer``, None too when they may not see it."""
     with reading(factory) as s:
