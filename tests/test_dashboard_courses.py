@@ -288,3 +288,10 @@ def test_a_class_or_recording_is_filed_under_the_teacher_s_own_course(world, tmp
         sid = alice.session_state["processing_job"].sid
         assert s.scalar(select(ClassSession.course_id).where(ClassSession.id == sid)) == world.bio
         assert sid in repo.visible_session_ids(s, ALICE) and sid not in repo.visible_session_ids(s, BOB)
+
+
+def test_the_courses_page_on_an_empty_database_explains_itself(tmp_path, monkeypatch):
+    at = app(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "up", monkeypatch, ADMIN)
+    at.switch_page("views/courses.py").run()
+    assert not at.exception and not at.error
+    assert "No courses yet" in shown(at) and "every session is filed under a course" in shown(at)
