@@ -277,6 +277,11 @@ def xsrf_token(base: str) -> str:
     return next(c.split(";")[0].split("=", 1)[1] for c in cookies if c.startswith("_streamlit_xsrf="))
 
 
+def _length(answer: bytes) -> int:
+    head = answer.split(b"\r\n\r\n", 1)[0].decode(errors="replace").lower()
+    return next((int(line.split(":", 1)[1]) for line in head.splitlines() if line.startswith("content-length:")), 0)
+
+
 def put_upload(port: int, session_id: str, mb: int, xsrf: str, cookie: str | None = None) -> tuple[str, int]:
     """A PUT on Streamlit's upload endpoint announcing ``mb`` MB (with a valid XSRF token), its body
     pushed until the server stops taking it: (the answer's first bytes, the bytes it took)."""
@@ -287,7 +292,13 @@ def put_upload(port: int, session_id: str, mb: int, xsrf: str, cookie: str | Non
     sent, chunk = 0, b"\x00" * (1 << 20)
     with socket.create_connection(("localhost", port), timeout=5) as sock:
         sock.sendall(headers.encode())
-        status = sock.recv(4096).decode(errors="replace")
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _length(answer):
+            more = sock.recv(4096)  # the whole answer (headers and body may come apart)
+            if not more:
+                break
+            answer += more
+        status = answer.decode(errors="replace")
         try:
             for _ in range(mb):
                 sock.sendall(chunk)
