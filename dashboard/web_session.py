@@ -135,7 +135,7 @@ class CookieClaims:
 
 def read_cookie(secret: bytes, value: str | None, now: float | None = None) -> CookieClaims | None:
     """The cookie's claims when its signature is right and it has not expired; None otherwise."""
-    if not value or value.count(".") != 1 or len(value) > 4096:
+    if not value or value.count(".") != 1 or len(value) > 4096 or not value.isascii():
         return None
     body, mac = value.split(".")
     if not hmac.compare_digest(mac, _mac(secret, body)):
