@@ -91,12 +91,12 @@ class FrameAnalyzer:
         self.gallery = StudentGallery() if self.reid else None
         emotions = self.cfg.privacy.emotions
         self.scorer = Scorer(self.cfg.scoring, self.cfg.alerts, emotions=emotions)
+        self._rest_s = 0.0  # the last frame's time after detection: what the budget keeps for it
         self.reader = None
         if emotions:
             if self.model is None:
                 raise ValueError("emotions are on ([privacy] emotions = true) but no expression model was given")
-            self._rest_s = 0.0  # the last frame's time after detection: what the budget keeps for it
-        self.reader = PacedReader(self.model, self.cfg.classify.read_every_s, self.cfg.classify.flip_average)
+            self.reader = PacedReader(self.model, self.cfg.classify.read_every_s, self.cfg.classify.flip_average)
 
     def analyse(self, frame: Frame) -> tuple[list[StudentFace], list[AlertEvent]]:
         clock, tm = time.perf_counter, self.timings
