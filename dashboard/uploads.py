@@ -56,14 +56,31 @@ def probe_video(path: Path) -> VideoInfo:
 
 def save_upload(stream: BinaryIO, original_name: str, uploads_dir: Path) -> tuple[Path, VideoInfo]:
     """Store an upload as ``<uuid><ext>`` in ``uploads_dir`` after checking it; a rejected
-    file is deleted again."""
-    ext = check_extension(original_name)
-    uploads_dir.mkdir(parents=True, exist_ok=True)
-    target = uploads_dir / f"{uuid.uuid4().hex}{ext}"
-    with target.open("wb") as out:
-        shutil.copyfileobj(stream, out, length=1 << 20)
+    file is deleted again. Either way, Streamlit's copy in the server's memory is dropped."""
+    try:
+        ext = check_extension(original_name)
+        uploads_dir.mkdir(parents=True, exist_ok=True)
+        target = uploads_dir / f"{uuid.uuid4().hex}{ext}"
+        with target.open("wb") as out:
+            shutil.copyfileobj(stream, out, length=1 << 20)
+    finally:
+        release_from_memory(stream)
     try:
         return target, probe_video(target)
     except UploadRejected:
         target.unlink(missing_ok=True)
         raise
+
+
+def release_from_memory(upload) -> None:
+    """Streamlit keeps an uploaded file in the server's memory until its session ends (or the user
+    removes it from the uploader): once it is on disk, or refused, drop Streamlit's copy. Nothing
+    for another kind of stream, or outside a Streamlit run."""
+    file_id = getattr(upload, "file_id", None)
+    if not file_id:
+        return
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.uploaded_file_mgr is not None:
+        ctx.uploaded_file_mgr.remove_file(ctx.session_id, file_id)

@@ -344,3 +344,25 @@ def test_a_recording_whose_name_starts_with_a_dash_reaches_the_engine_as_its_tit
     cmd = engine_cli.processing_command(tmp_path / "0f3a.mp4", f"sqlite:///{tmp_path}/c.db", title="-lecture.mp4")
     args = build_parser().parse_args(cmd[cmd.index("process"):])
     assert args.title == "-lecture.mp4" and args.video == str(tmp_path / "0f3a.mp4")
+
+
+def test_a_saved_or_refused_upload_is_dropped_from_streamlits_memory(tmp_path, monkeypatch):
+    """Streamlit keeps an upload in memory until its session ends; once saved (or refused), the
+    dashboard drops that copy."""
+    from types import SimpleNamespace
+
+    import streamlit.runtime.scriptrunner as scriptrunner
+    from streamlit.proto.Common_pb2 import FileURLs
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.uploaded_file_manager import UploadedFile, UploadedFileRec
+
+    from dashboard import uploads
+
+    manager = MemoryUploadedFileManager("/_stcore/upload_file")
+    record = UploadedFileRec(file_id="f1", name="-lecture.mp4", type="video/mp4", data=b"not a video" * 100)
+    manager.add_file("s1", record)
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx",
+                        lambda *a, **k: SimpleNamespace(session_id="s1", uploaded_file_mgr=manager))
+    with pytest.raises(uploads.UploadRejected):
+        uploads.save_upload(UploadedFile(record, FileURLs()), record.name, tmp_path / "uploads")
+    assert manager.get_files("s1", ["f1"]) == [] and not list((tmp_path / "uploads").iterdir())
