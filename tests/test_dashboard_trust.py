@@ -254,7 +254,8 @@ def test_a_replayed_session_id_is_not_signed_in(server, browser):
     page.goto(base)
     sign_in(page, "admin")
     session_id = seen[-1]
-    # The control: that signed-in session, with its cookie, may upload (a file named "-...").
+    # The control: that signed-in session, with its cookie, may upload (a file named "-..."); the gate
+    # lets only a session signed in as the cookie's user through, so this is the signed-in session.
     cookie = the_cookie(page)["value"]
     xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_streamlit_xsrf")
     form = {"files": ("-lecture.mp4", b"\x00" * 2048, "video/mp4")}
@@ -263,8 +264,12 @@ def test_a_replayed_session_id_is_not_signed_in(server, browser):
     assert answer.status_code == 204, answer.text
     page.context.close()  # the tab is gone; Streamlit keeps its session for a reconnect
 
-    with open_session(base, existing=session_id) as ws:
-        replayed, drawn = run_once(ws)
+    for _ in range(20):  # until the server has seen the tab go (a connected session is not handed over)
+        with open_session(base, existing=session_id) as ws:
+            replayed, drawn = run_once(ws)
+        if replayed == session_id:
+            break
+        time.sleep(0.25)
     assert replayed == session_id  # the replay took over that very session...
     assert "Signed in as" not in drawn and "Sign in" in drawn  # ...and it is not signed in
 
