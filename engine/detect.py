@@ -224,12 +224,18 @@ class FaceDetector:
         self._state = _PlanState()
 
     # -- public ----------------------------------------------------------------------------
-    def detect(self, image: np.ndarray, t: float = 0.0, trusted: list[Face] = ()) -> list[Face]:
+    def detect(self, image: np.ndarray, t: float = 0.0, trusted: list[Face] = (), every_scale: bool = False) -> list[Face]:
         """Faces in one BGR frame that pass the second look; ``t`` (media seconds) tells auto
-        mode when to re-plan; ``trusted`` faces (verified a moment ago) need no second look."""
+        mode when to re-plan; ``trusted`` faces (verified a moment ago) need no second look.
+        ``every_scale``: the plan's tiles at each of SWEEP_SCALES, as successive sweeps of a
+        video would look at them (a still picture has no later frame to find a face in)."""
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         plan = self._plan_for(rgb, t)
         faces = self.verify(rgb, self._run_plan(rgb, plan), trusted)
+        for variant in range(1, len(SWEEP_SCALES)) if every_scale else ():
+            # Each scale's boxes take the second look on their own: a face passes if it does at any scale.
+            more = self.detect_part(rgb, self.plan_tiles(rgb, variant), False, trusted=faces)
+            faces = merge_faces(faces + more, self.cfg.nms_iou, self.cfg.nms_containment)
         self._state.found = max(self._state.found, len(faces))
         return faces
 

@@ -78,6 +78,7 @@ class FrameAnalyzer:
     reid: bool = True
     # Live sources: wall seconds a frame may take ([sampling] frame_budget_s); None = no budget.
     budget_s: float | None = None
+    still: bool = False  # still pictures (a photo, a folder of them): each searched whole, at every scale
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(RUN_STAGES, 0.0))
 
     def __post_init__(self):
@@ -86,8 +87,8 @@ class FrameAnalyzer:
             self.attention = AttentionEstimator(self.cfg.attention)
             self.faces.warm_up()
             self.attention.warm_up()
-        self.detector = ScheduledDetector(self.faces, self.cfg.detector)
-        self.tracker = FaceTracker(self.cfg.tracker, self.cfg.sampling.fps)
+        self.detector = ScheduledDetector(self.faces, self.cfg.detector, self.still)
+        self.tracker = FaceTracker(self.cfg.tracker, self.cfg.sampling.fps, self.still)
         self.gallery = StudentGallery() if self.reid else None
         emotions = self.cfg.privacy.emotions
         self.scorer = Scorer(self.cfg.scoring, self.cfg.alerts, emotions=emotions)
@@ -262,10 +263,11 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
             try:
                 if options.on_session is not None:
                     options.on_session(recorder.session_id)
-                if source.info.kind in ("image", "folder"):  # each picture is one sighting: its faces cannot be seen twice
+                still = source.info.kind in ("image", "folder")
+                if still:  # each picture is one sighting: its faces cannot be seen twice
                     cfg = cfg.replace("tracker", confirm_hits=1)
                 analyzer = FrameAnalyzer(cfg, model, options.detector, options.reid,
-                                         cfg.sampling.budget_s if source.info.live else None)
+                                         cfg.sampling.budget_s if source.info.live else None, still)
                 video = AnnotatedVideo(options.annotate, fps, options.emoji) if options.annotate else None
                 if options.preview:
                     from engine.preview import PreviewWriter

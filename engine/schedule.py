@@ -48,8 +48,9 @@ def _overlaps_any(face: Face, others: list[Face], iou: float = 0.3) -> bool:
 class ScheduledDetector:
     """``detect(image, t)`` like :class:`FaceDetector`, at a bounded cost per frame."""
 
-    def __init__(self, detector: FaceDetector, cfg: DetectorConfig):
+    def __init__(self, detector: FaceDetector, cfg: DetectorConfig, still: bool = False):
         self.detector = detector
+        self.still = still  # still pictures: the whole plan on each, at every sweep scale
         self.cfg = cfg
         self._previous: list[Face] = []
         self._t: float | None = None
@@ -69,9 +70,9 @@ class ScheduledDetector:
         clock_back = self._t is not None and t < self._t  # a new file, or a looped source
         dt = t - self._t if self._t is not None and not clock_back else 0.0
         self._t = t
-        if (self._whole_due or clock_back or not self._previous or self.cfg.detect_every_s <= 0
+        if (self._whole_due or clock_back or not self._previous or self.cfg.detect_every_s <= 0 or self.still
                 or self.detector.plan_due(t)):
-            faces = self.detector.detect(image, t, trusted=self._previous)
+            faces = self.detector.detect(image, t, trusted=self._previous, every_scale=self.still)
             # The next sweep starts on the next frame: a tile's looks stay detect_every_s apart.
             self._whole_due, self._sweep_at, self._pending, self._found_new = False, -math.inf, [], True
         else:

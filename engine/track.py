@@ -53,8 +53,13 @@ def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 class FaceTracker:
     """ByteTrack on face boxes, plus re-attachment of long-lost students by position."""
 
-    def __init__(self, cfg: TrackerConfig, fps: float):
+    def __init__(self, cfg: TrackerConfig, fps: float, still: bool = False):
         self.cfg = cfg
+        # Still pictures (a folder of photos) are not a video: ByteTrack would start tracks only
+        # on the first and hold every later picture's new faces back as unconfirmed. Each face
+        # of a still gets an id of its own; the appearance re-id then says who is who.
+        self.still = still
+        self._still_ids = 0
         # ByteTrack starts tracks only above its threshold + 0.1; shift it so that
         # ``activation_score`` is the threshold that counts. Its buffer is in frames at 30 fps.
         with warnings.catch_warnings():  # "deprecated": pinned on purpose (requirements.txt says why)
@@ -78,6 +83,10 @@ class FaceTracker:
         ``confirm_hits``-th sighting on (ByteTrack itself confirms a track after the first frame
         at its second), so a box that flickers on a bag or a hand for a moment never becomes a
         student and nothing of it is written."""
+        if self.still:
+            first = self._still_ids + 1
+            self._still_ids += len(faces)
+            return [TrackedFace(f, first + k) for k, f in enumerate(faces)]
         if not faces:
             self._byte.update_with_detections(_no_detections())
             return []

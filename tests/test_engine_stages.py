@@ -235,7 +235,8 @@ def test_a_failed_batch_leaves_nothing_behind(db_url):
     sid = rec.start(_info(), "m.keras", 5.0)
     att = Attention(None, None, None, None, "keypoints", 0.0)
     rec.observe(0.0, datetime(2026, 1, 1), _face(10, 10, 50), _scored(1), att)
-    rec.observe(0.0, datetime(2026, 1, 1), _face(90, 10, 50), _scored(2, emotion=None), att)  # NOT NULL violated
+    # wall_time is NOT NULL (emotion no longer is: attention-only sessions store none)
+    rec.observe(0.0, None, _face(90, 10, 50), _scored(2), att)
     with pytest.raises(RecorderError):
         rec.flush(0.2, 1)
     rec.finish(SessionStatus.failed, "write failed", 0.2, 1)
