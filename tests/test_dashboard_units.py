@@ -350,7 +350,10 @@ def test_engine_errors_are_reported_in_the_engines_words(tmp_path):
 
 
 def test_stop_sends_sigint_first(tmp_path):
-    code = ("import sys, time\n"
+    # The engine installs its own SIGINT handler; this stand-in must too, or it inherits SIG_IGN
+    # when the tests run in a background job (nohup make test &) and never sees the signal.
+    code = ("import signal, sys, time\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "try:\n    print('ready', flush=True); time.sleep(60)\n"
             "except KeyboardInterrupt:\n    print('{\"stopped\": true}'); sys.exit(0)\n")
     job = engine_cli._launch("live", [sys.executable, "-c", code], "sqlite:///unused.db", tmp_path, "y")
