@@ -10,8 +10,10 @@ the same gallery takes three pictures a participant.
 The layout is read from the picture alone, on every sweep (a few ms), so tiles added or
 removed, a resized window or a new layout are followed without a re-plan:
 
-* **gaps** are rows, then (inside each band between gap rows) columns, whose pixels are all
-  one colour (a small spread of grey levels): margins, gaps between tiles, flat bars;
+* **gaps** are rows, then (inside each band between gap rows) columns, at least GAP_SHARE of
+  whose pixels are within BACKGROUND_STEP grey levels of the frame's left and right edges (the
+  app's background, which fills margins and gaps; luminance only, since codecs bleed a tile's
+  colours into a 4 px gap); a frame whose edges are not one level has no gaps;
 * **regions** are the rectangles left between gaps; where at least ``MIN_CELLS`` of them
   share one size (within ``SIZE_TOLERANCE``) they are the gallery's **cells**; the other
   regions (a shared screen, a speaker view, bars with text) are searched as before.
