@@ -131,6 +131,19 @@ def choose_session(factory, key: str, viewer) -> SessionInfo:
 NEW_COURSE = -1  # the course picker's "a new course" choice
 
 
+def filing_course(factory, viewer, name: str):
+    """The course ``name`` as ``viewer`` may file under it (made now, with its owner, if new);
+    None, with the refusal shown, where the name is another teacher's course."""
+    from db.repository import CourseRefused
+
+    try:
+        with explained_database_errors():
+            return data.course_for(factory, viewer, name)
+    except CourseRefused as exc:
+        st.error(f"Not started: {plain(exc)}.", icon=":material/block:")
+        return None
+
+
 def choose_course(factory, viewer, key: str) -> str:
     """The course a recording or a class is filed under: one of ``viewer``'s courses (owned or
     shared with them; an admin: any), or a new one named here (created, with ``viewer`` as its

@@ -8,7 +8,6 @@ import streamlit as st
 
 from dashboard import analytics, auth, browser_camera, charts, context, data, engine_cli, live_view, privacy, ui
 from dashboard.live_sources import SOURCES
-from db.repository import CourseRefused
 
 JOB_KEY = "live_job"
 REFRESH_S = 3.0  # how often the monitor redraws
@@ -60,11 +59,8 @@ def controls() -> None:
             st.caption(":material/visibility_off: Attention-only: an admin has switched emotions off, so this class "
                        "will be recorded without emotions or confusion.")
     if st.button("Start the class", type="primary", key="live_start", disabled=args is None or not course_name):
-        try:
-            with ui.explained_database_errors():
-                course = data.course_for(factory, user, course_name)  # made now, with its owner, if new
-        except CourseRefused as exc:
-            st.error(f"Not started: {ui.plain(exc)}.", icon=":material/block:")
+        course = ui.filing_course(factory, user, course_name)
+        if course is None:
             return
         args = [*args, *live_view.engine_args(settings.uploads_dir), "--course", course.name]  # --preview: the live view
         st.session_state[JOB_KEY] = engine_cli.start_live(args, settings.db_url, settings.uploads_dir / "engine-logs",

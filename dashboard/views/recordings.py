@@ -7,7 +7,6 @@ import streamlit as st
 
 from dashboard import analytics, auth, context, data, engine_cli, ui
 from dashboard.uploads import VIDEO_EXTENSIONS, UploadRejected, save_upload
-from db.repository import CourseRefused
 
 JOB_KEY = "processing_job"
 COURSE_KEY = "processing_course"  # the id of the course the running upload is filed under
@@ -40,11 +39,8 @@ def upload_form() -> None:
                        help="A lecture recording is full of students' faces: by default it is deleted as soon as "
                             "the engine is done with it, and only the analysis is kept.")
     if st.button("Analyse", type="primary", key="recording_start", disabled=uploaded is None or not course_name):
-        try:
-            with ui.explained_database_errors():
-                course = data.course_for(factory, user, course_name)  # made now, with its owner, if new
-        except CourseRefused as exc:
-            st.error(f"Not started: {ui.plain(exc)}.", icon=":material/block:")
+        course = ui.filing_course(factory, user, course_name)
+        if course is None:
             return
         try:
             path, info = save_upload(uploaded, uploaded.name, settings.uploads_dir)
