@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import Integer, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from db.models import Observation
+from db.models import Alert, Observation, Student
 
 EMOTION_COLUMNS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # One row per (bin, student_id): bin start (s); observations; first and last media time; sums of
@@ -64,3 +64,38 @@ def binned_observations(s: Session, session_id: int, bin_s: float, since_t: floa
 def last_t(s: Session, session_id: int) -> float | None:
     """The media time of the session's latest observation (None without any); one index lookup."""
     return s.scalar(select(func.max(Observation.t)).where(Observation.session_id == session_id))
+
+
+# One row per session (course overview): observations, mean engagement and confusion (NULL
+# confusion, attention-only, is left out of its mean), students recorded, alerts (all and per kind).
+SESSION_TOTAL_COLUMNS = ("session_id", "n", "engagement", "confusion", "students", "alerts", "alerts_disengaged",
+                         "alerts_confused")
+
+
+def session_totals(s: Session, session_ids: list[int]) -> pd.DataFrame:
+    """:data:`SESSION_TOTAL_COLUMNS` for ``session_ids`` (each session once, in the order given;
+    zeros and NaN where a session has no observations): three GROUP BY queries, one per table."""
+    ids = list(session_ids)
+    frame = pd.DataFrame({"session_id": ids})
+    if not ids:
+        return pd.DataFrame(columns=list(SESSION_TOTAL_COLUMNS))
+    o = Observation
+    means = pd.DataFrame(s.execute(
+        select(o.session_id, func.count(), func.avg(o.engagement), func.avg(o.confusion))
+        .where(o.session_id.in_(ids)).group_by(o.session_id)).all(),
+        columns=["session_id", "n", "engagement", "confusion"])
+    people = pd.DataFrame(s.execute(
+        select(Student.session_id, func.count()).where(Student.session_id.in_(ids)).group_by(Student.session_id)).all(),
+        columns=["session_id", "students"])
+    a = Alert
+    alerts = pd.DataFrame(s.execute(
+        select(a.session_id, func.count(), func.count().filter(a.kind == "disengaged"),
+               func.count().filter(a.kind == "confused"))
+        .where(a.session_id.in_(ids)).group_by(a.session_id)).all(),
+        columns=["session_id", "alerts", "alerts_disengaged", "alerts_confused"])
+    for part in (means, people, alerts):
+        frame = frame.merge(part, on="session_id", how="left")
+    counts = ["n", "students", "alerts", "alerts_disengaged", "alerts_confused"]
+    frame[counts] = frame[counts].fillna(0).astype("int64")
+    frame[["engagement", "confusion"]] = frame[["engagement", "confusion"]].astype(float)
+    return frame[list(SESSION_TOTAL_COLUMNS)]

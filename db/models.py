@@ -6,7 +6,20 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -66,6 +79,9 @@ class ClassSession(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)  # the engine's last batch (UTC); migration 0002
     # Whether expressions were read (migration 0004): False = attention-only; None = before 0004 (with emotions)
     emotions: Mapped[bool | None] = mapped_column(Boolean)
+    # SHA-256 of the recording's bytes (migration 0009): the same file analysed again is found by it.
+    # None for live sources, folders and sessions recorded before 0009.
+    source_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     course: Mapped[Course | None] = relationship(back_populates="sessions")
     students: Mapped[list[Student]] = relationship(back_populates="session", cascade="all, delete-orphan")
 
@@ -123,6 +139,41 @@ class Alert(Base):
     end_t: Mapped[float | None] = mapped_column(Float)  # None while still active
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class StudentMerge(Base):
+    """A merge of two tracks, kept so that it can be undone exactly (migration 0008). The merged
+    student's row stays where it was (hidden from the roster while this row exists), so undoing
+    brings back its id, label and name, and no later student of a live class reuses its id or its
+    "Student N". ``observation_ids`` and ``alert_ids`` are the rows that moved to ``keep_id``; undo
+    moves exactly those back and deletes this row. ``co_present_frames`` > 0: the teacher overrode
+    the "seen at the same moment" refusal."""
+
+    __tablename__ = "student_merges"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("class_sessions.id", ondelete="CASCADE"), index=True)
+    keep_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    merged_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), unique=True)
+    observation_ids: Mapped[list] = mapped_column(JSON)
+    alert_ids: Mapped[list] = mapped_column(JSON)
+    co_present_frames: Mapped[int] = mapped_column(Integer, default=0)
+    username: Mapped[str] = mapped_column(String(100), default="")  # who merged
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AlertMark(Base):
+    """A teacher's word on one alert (migration 0008): right or wrong, with an optional note. One
+    mark per alert per account (marking again replaces it); a deleted account's marks stay, without
+    the account (``user_id`` NULL), so the model page's counts do not change."""
+
+    __tablename__ = "alert_marks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    right: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("alert_id", "user_id", name="uq_alert_marks_alert_user"),)
 
 
 class ModelEvaluation(Base):

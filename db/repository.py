@@ -47,13 +47,15 @@ def get_or_create_course(s: Session, name: str) -> Course:
 def start_session(
     s: Session, source: str, source_kind: str = "video", model_version: str = "",
     analysis_fps: float = 5.0, title: str = "", course: str | None = None,
-    media_duration: float | None = None, emotions: bool = True,
+    media_duration: float | None = None, emotions: bool = True, source_sha256: str | None = None,
 ) -> ClassSession:
-    """``emotions=False``: an attention-only session (no emotion or confusion values)."""
+    """``emotions=False``: an attention-only session (no emotion or confusion values);
+    ``source_sha256``: the recording's content hash (finds the same file analysed again)."""
     cs = ClassSession(
         source=source, source_kind=source_kind, model_version=model_version, media_duration=media_duration,
         analysis_fps=analysis_fps, title=title or source, status=SessionStatus.running,
         course=get_or_create_course(s, course) if course else None, emotions=bool(emotions),
+        source_sha256=source_sha256,
     )
     s.add(cs)
     s.commit()
@@ -565,6 +567,24 @@ def can_see_student(s: Session, viewer: Viewer, student_id: int) -> bool:
 def list_visible_sessions(s: Session, viewer: Viewer) -> list[ClassSession]:
     q = select(ClassSession).where(visible_sessions_clause(viewer))
     return list(s.scalars(q.order_by(ClassSession.started_at.desc(), ClassSession.id.desc())))
+
+
+def sessions_with_source_hash(s: Session, viewer: Viewer, sha256: str) -> list[ClassSession]:
+    """The sessions ``viewer`` may see that analysed a file with these bytes, newest first."""
+    q = select(ClassSession).where(ClassSession.source_sha256 == sha256, visible_sessions_clause(viewer))
+    return list(s.scalars(q.order_by(ClassSession.started_at.desc(), ClassSession.id.desc())))
+
+
+def course_sessions(s: Session, viewer: Viewer, course_id: int, since: datetime | None = None,
+                    until: datetime | None = None) -> list[ClassSession]:
+    """A course's sessions that ``viewer`` may see, started in ``[since, until)`` (either open),
+    oldest first: the course overview's weeks."""
+    q = select(ClassSession).where(ClassSession.course_id == course_id, visible_sessions_clause(viewer))
+    if since is not None:
+        q = q.where(ClassSession.started_at >= since)
+    if until is not None:
+        q = q.where(ClassSession.started_at < until)
+    return list(s.scalars(q.order_by(ClassSession.started_at, ClassSession.id)))
 
 
 def visible_courses(s: Session, viewer: Viewer) -> list[Course]:
