@@ -13,6 +13,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from db.connection import DEFAULT_URL, ENV_DB, default_url, safe_url
@@ -210,7 +211,8 @@ def _run(args, source, live: bool) -> int:
         args.cfg = obey_admin_switch(args.cfg, connect(args.db))  # the dashboard admin's emotions switch
         model = _load_model(args.model) if args.cfg.privacy.emotions else None  # attention-only: never loaded
         options = RunOptions(
-            title=args.title, course=args.course, detector=args.detector,
+            title=args.title or (live_title(args.course) if live and args.course else ""), course=args.course,
+            detector=args.detector,
             annotate=Path(args.annotate) if getattr(args, "annotate", None) else None,
             emoji=getattr(args, "emoji", False), preview=Path(args.preview) if getattr(args, "preview", None) else None,
             progress=not args.no_progress,
@@ -224,6 +226,13 @@ def _run(args, source, live: bool) -> int:
     if summary.status != "complete" and args.json:  # the JSON object has no note: say it on stderr
         print(f"warning: session {summary.session_id} {summary.status}: {summary.note}", file=sys.stderr)
     return EXIT_INTERRUPTED if summary.status == "interrupted" and not live and "stopped by" in summary.note else 0
+
+
+def live_title(course: str, when: datetime | None = None) -> str:
+    """A live class's default title, its course and start (UTC, as the dashboard shows times):
+    "Algebra 2 — 2026-12-02 09:00", not the source's name ("feed 288a7f8ab94a.jpg")."""
+    when = when or datetime.now(UTC)
+    return f"{course} — {when:%Y-%m-%d %H:%M}"
 
 
 def _check_database(url: str) -> None:

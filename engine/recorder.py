@@ -16,11 +16,13 @@ constraint broken, a read-only file) fails at once.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +35,18 @@ from engine.detect import Face
 from engine.scoring import AlertEvent, Scored
 from engine.sources import SourceInfo
 from training.labels import EMOTIONS
+
+
+def file_sha256(info: SourceInfo) -> str | None:
+    """SHA-256 of a recording's (or a still picture's) bytes, for the dashboard's "already analysed"
+    warning; None for live sources and folders. About a second per GB, once per run."""
+    if info.kind not in ("video", "image"):
+        return None
+    path = Path(info.name)
+    if not path.is_file():
+        return None
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class RecorderError(Exception):
@@ -111,12 +125,14 @@ class Recorder:
     def start(self, info: SourceInfo, model_version: str, fps: float, title: str = "",
               course: str | None = None, emotions: bool = True) -> int:
         self._s = self.factory()
+        digest = file_sha256(info)  # once, not on every retry of the insert
 
         def create():
             try:
                 return repo.start_session(self._s, source=info.name, source_kind=info.kind,
                                           model_version=model_version, analysis_fps=fps, title=title, course=course,
-                                          media_duration=info.duration, emotions=emotions)
+                                          media_duration=info.duration, emotions=emotions,
+                                          source_sha256=digest)
             except SQLAlchemyError as exc:
                 self._s.rollback()
                 raise RecorderError(describe_db_error(exc)) from exc
