@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import aggregates, connect, export
 from db import repository as repo
 from db.connection import DatabaseError, safe_url
-from db.models import SessionStatus
+from db.models import Alert, SessionStatus, Student, StudentMerge
 
 
 class DatabaseProblem(Exception):
@@ -227,8 +227,14 @@ def students(factory: sessionmaker, session_id: int) -> list[StudentInfo]:
 
 
 def alerts(factory: sessionmaker, session_id: int) -> list[AlertInfo]:
+    """The session's alerts, each message with its student's current name
+    (:func:`db.repository.render_alert_message`): what the live feed, the report and its exports show."""
     with reading(factory) as s:
-        return [AlertInfo(a.id, a.student_id, a.kind, a.start_t, a.end_t, a.message) for a in repo.alerts(s, session_id)]
+        names = {st.id: st.display_name for st in repo.students(s, session_id)}
+        return [AlertInfo(a.id, a.student_id, a.kind, a.start_t, a.end_t,
+                          repo.render_alert_message(a.message, None if a.student_id is None
+                                                    else names.get(a.student_id)))
+                for a in repo.alerts(s, session_id)]
 
 
 def observations(factory: sessionmaker, session_id: int, since_t: float | None = None) -> pd.DataFrame:
@@ -290,10 +296,12 @@ def delete_student(factory: sessionmaker, student_id: int, viewer: repo.Viewer) 
         repo.delete_student(s, student_id)
 
 
-def merge_students(factory: sessionmaker, keep_id: int, merge_id: int, viewer: repo.Viewer) -> None:
+def merge_students(factory: sessionmaker, keep_id: int, merge_id: int, viewer: repo.Viewer,
+                   allow_co_present: bool = False) -> None:
+    """:func:`db.repository.merge_students` (undoable; raises :class:`db.repository.MergeRefused`)."""
     with reading(factory) as s:
         _check_student(s, viewer, keep_id, merge_id)
-        repo.merge_students(s, keep_id, merge_id)
+        repo.merge_students(s, keep_id, merge_id, viewer.username, allow_co_present=allow_co_present)
 
 
 def evaluations(factory: sessionmaker) -> list[EvaluationInfo]:
@@ -481,3 +489,75 @@ def unshare_course(factory: sessionmaker, course_id: int, username: str) -> None
 def set_session_course(factory: sessionmaker, session_id: int, course_id: int | None) -> None:
     with reading(factory) as s:
         repo.set_session_course(s, session_id, course_id)
+
+
+# --- undoable merges and marks on alerts (issue 14, migration 0008) ---
+
+@dataclass(frozen=True)
+class MergeInfo:
+    id: int
+    keep_id: int
+    merged_id: int
+    kept: str  # the kept student's display name now
+    merged: str  # the merged student's display name (its row waits, hidden, for an undo)
+    observations: int  # how many observations and alerts moved
+    alerts: int
+    co_present_frames: int  # > 0: merged although seen together (overridden)
+    username: str
+    created_at: datetime
+
+
+def co_present_frames(factory: sessionmaker, a_id: int, b_id: int) -> int:
+    with reading(factory) as s:
+        return repo.co_present_frames(s, a_id, b_id)
+
+
+def merges(factory: sessionmaker, session_id: int) -> list[MergeInfo]:
+    """The session's merges that can be undone, newest first."""
+    with reading(factory) as s:
+        out = []
+        for m in repo.merges(s, session_id):
+            kept, merged = s.get(Student, m.keep_id), s.get(Student, m.merged_id)
+            out.append(MergeInfo(m.id, m.keep_id, m.merged_id, kept.display_name, merged.display_name,
+                                 len(m.observation_ids), len(m.alert_ids), m.co_present_frames, m.username,
+                                 m.created_at))
+        return out
+
+
+def undo_merge(factory: sessionmaker, merge_id: int, viewer: repo.Viewer) -> None:
+    """:func:`db.repository.undo_merge`, for a merge in a session ``viewer`` may see."""
+    with reading(factory) as s:
+        merge = s.get(StudentMerge, merge_id)
+        if merge is not None:
+            _check_session(s, viewer, merge.session_id)
+        repo.undo_merge(s, merge_id, viewer.username)
+
+
+@dataclass(frozen=True)
+class MarkInfo:
+    alert_id: int
+    right: bool
+    note: str
+
+
+def alert_marks(factory: sessionmaker, session_id: int, viewer: repo.Viewer) -> dict[int, MarkInfo]:
+    """``viewer``'s own marks on the session's alerts, by alert id."""
+    with reading(factory) as s:
+        return {i: MarkInfo(i, bool(m.right), m.note or "")
+                for i, m in repo.alert_marks(s, session_id, viewer.username).items()}
+
+
+def mark_alert(factory: sessionmaker, alert_id: int, viewer: repo.Viewer, right: bool | None, note: str = "") -> None:
+    """Store ``viewer``'s right/wrong mark (None: take it back) on an alert of a session they may see."""
+    with reading(factory) as s:
+        alert = s.get(Alert, alert_id)
+        if alert is None:
+            raise NotVisible(f"alert #{alert_id}")
+        _check_session(s, viewer, alert.session_id)
+        repo.mark_alert(s, alert_id, viewer.username, right, note)
+
+
+def alert_mark_summary(factory: sessionmaker) -> list[dict]:
+    """Per alert kind: alerts raised, alerts marked, marks and marks saying right (admins' model page)."""
+    with reading(factory) as s:
+        return repo.alert_mark_summary(s)

@@ -125,7 +125,17 @@ class Observation(Base):
     pitch: Mapped[float | None] = mapped_column(Float)  # degrees, + = looking up
     eye_openness: Mapped[float | None] = mapped_column(Float)  # 0 closed .. 1 open
     engagement: Mapped[float] = mapped_column(Float)  # 0..1
-    confusion: Mapped[float | None] = mapped_column(Float)  # 0..1; None when attention-only
+    confusion: Mapped[float | None] = mapped_column(Float)  # 0..1; None when attention-only or not readable
+    # How good the evidence was (migration 0007; NULL for rows recorded before it, which count as
+    # readable): the detector's confidence, blur (variance of the Laplacian of the 48x48 grey face),
+    # brightness (mean grey 0-255) and contrast (std of grey) of the face, and whether the reading
+    # passed the engine's quality floor; when not, why: small | turned | down | blurred | dark.
+    detector_score: Mapped[float | None] = mapped_column(Float)
+    blur: Mapped[float | None] = mapped_column(Float)
+    brightness: Mapped[float | None] = mapped_column(Float)
+    contrast: Mapped[float | None] = mapped_column(Float)
+    readable: Mapped[bool | None] = mapped_column(Boolean)
+    unreadable_reason: Mapped[str | None] = mapped_column(String(16))
     __table_args__ = (Index("ix_obs_session_t", "session_id", "t"), Index("ix_obs_student_t", "student_id", "t"))
 
 

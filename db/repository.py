@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from db.models import (
     Alert,
+    AlertMark,
     AppSetting,
     AuditEvent,
     ClassSession,
@@ -23,6 +25,7 @@ from db.models import (
     SessionStatus,
     SignInAttempt,
     Student,
+    StudentMerge,
     User,
     utcnow,
 )
@@ -33,6 +36,9 @@ EXPORT_COLUMNS = (
     "session_id", "student", "t", "wall_time", *EMOTION_COLUMNS, "emotion", "engagement", "confusion",
     "box_x", "box_y", "box_w", "box_h", "yaw", "pitch", "eye_openness",
 )
+# How good the evidence was and whether the reading counted (migration 0007; None before it):
+# in observations_frame (the dashboard's analytics), not in the CSV contract above.
+QUALITY_COLUMNS = ("detector_score", "blur", "brightness", "contrast", "readable", "unreadable_reason")
 
 
 def get_or_create_course(s: Session, name: str) -> Course:
@@ -120,7 +126,10 @@ def list_sessions(s: Session) -> list[ClassSession]:
 
 
 def students(s: Session, session_id: int) -> list[Student]:
-    return list(s.scalars(select(Student).where(Student.session_id == session_id).order_by(Student.id)))
+    """The session's roster: not the students merged into another (their rows wait for an undo)."""
+    merged = select(StudentMerge.merged_id).where(StudentMerge.session_id == session_id)
+    return list(s.scalars(select(Student).where(Student.session_id == session_id, Student.id.not_in(merged))
+                          .order_by(Student.id)))
 
 
 def alerts(s: Session, session_id: int) -> list[Alert]:
@@ -129,7 +138,7 @@ def alerts(s: Session, session_id: int) -> list[Alert]:
 
 def observations_frame(s: Session, session_id: int, since_t: float | None = None) -> pd.DataFrame:
     """All observations of a session as a DataFrame with :data:`EXPORT_COLUMNS`
-    (``student`` is the display name) plus ``student_id``."""
+    (``student`` is the display name) plus :data:`QUALITY_COLUMNS` and ``student_id``."""
     q = (
         select(Observation, Student.name, Student.label)
         .join(Student, Student.id == Observation.student_id)
@@ -140,11 +149,11 @@ def observations_frame(s: Session, session_id: int, since_t: float | None = None
         q = q.where(Observation.t >= since_t)
     rows = []
     for obs, name, label in s.execute(q):
-        row = {c: getattr(obs, c) for c in EXPORT_COLUMNS if c != "student"}
+        row = {c: getattr(obs, c) for c in (*EXPORT_COLUMNS, *QUALITY_COLUMNS) if c != "student"}
         row["student"] = name or label
         row["student_id"] = obs.student_id
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*EXPORT_COLUMNS, "student_id"])
+    return pd.DataFrame(rows, columns=[*EXPORT_COLUMNS, *QUALITY_COLUMNS, "student_id"])
 
 
 def rename_student(s: Session, student_id: int, name: str) -> None:
@@ -152,31 +161,66 @@ def rename_student(s: Session, student_id: int, name: str) -> None:
     s.commit()
 
 
-def merge_students(s: Session, keep_id: int, merge_id: int) -> None:
-    """Two tracks that are one person: move the second's observations and alerts to the first."""
+def merge_students(s: Session, keep_id: int, merge_id: int, username: str = "",
+                   allow_co_present: bool = False) -> StudentMerge:
+    """Two tracks that are one person: move the second's observations and alerts to the first, and
+    keep what moved (:class:`StudentMerge`) so that :func:`undo_merge` can put it back. Refused
+    (:class:`MergeRefused`) for students of a running session, students already merged away, and,
+    unless ``allow_co_present``, two students seen in the same frame (:class:`SeenTogether`): two faces
+    at the same moment are two people. Written to the audit log as ``username``'s."""
     keep, gone = s.get(Student, keep_id), s.get(Student, merge_id)
     if keep is None or gone is None or keep.session_id != gone.session_id or keep_id == merge_id:
-        raise ValueError("pick two different students of the same session")
+        raise MergeRefused("pick two different students of the same session")
+    hidden = set(s.scalars(select(StudentMerge.merged_id).where(StudentMerge.merged_id.in_((keep_id, merge_id)))))
+    if hidden:
+        raise MergeRefused("one of these students was already merged into another; undo that merge first")
+    if s.get(ClassSession, keep.session_id).status == SessionStatus.running:
+        raise MergeRefused("the class is still being analysed (the engine writes to both students); merge them "
+                           "once it has ended")
+    together = co_present_frames(s, keep_id, merge_id)
+    if together and not allow_co_present:
+        raise SeenTogether(together)
+    observation_ids = list(s.scalars(select(Observation.id).where(Observation.student_id == merge_id)
+                                     .order_by(Observation.id)))
+    alert_ids = list(s.scalars(select(Alert.id).where(Alert.student_id == merge_id).order_by(Alert.id)))
     s.execute(update(Observation).where(Observation.student_id == merge_id).values(student_id=keep_id))
     s.execute(update(Alert).where(Alert.student_id == merge_id).values(student_id=keep_id))
-    s.execute(delete(Student).where(Student.id == merge_id))
+    merge = StudentMerge(session_id=keep.session_id, keep_id=keep_id, merged_id=merge_id,
+                         observation_ids=observation_ids, alert_ids=alert_ids, co_present_frames=together,
+                         username=username[:100], created_at=utcnow())
+    s.add(merge)
+    overridden = f"; seen together in {together} frames, merged anyway" if together else ""
+    record_event(s, username or "?", "students merged", f"session #{keep.session_id}",
+                 f"{gone.display_name} into {keep.display_name} ({len(observation_ids)} observations, "
+                 f"{len(alert_ids)} alerts){overridden}", commit=False)
     s.commit()
+    return merge
 
 
 def delete_session(s: Session, session_id: int) -> None:
     """Erase a session and everything recorded in it. Explicit deletes, child rows first, so the
     erasure does not depend on a database enforcing ON DELETE CASCADE."""
-    for table in (Observation, Alert, Student):
+    s.execute(delete(AlertMark).where(AlertMark.alert_id.in_(select(Alert.id).where(Alert.session_id == session_id))))
+    for table in (StudentMerge, Observation, Alert, Student):
         s.execute(delete(table).where(table.session_id == session_id))
     s.execute(delete(ClassSession).where(ClassSession.id == session_id))
     s.commit()
 
 
 def delete_student(s: Session, student_id: int) -> None:
-    """Erase one student's records in their session: observations, own alerts, the student."""
+    """Erase one student's records in their session: observations, own alerts (and their marks),
+    the student, and the students merged into them (their rows are part of this student's now)."""
+    ids = {student_id}
+    while True:  # merges chain: A into B, then B into C; erasing C erases all three
+        more = set(s.scalars(select(StudentMerge.merged_id).where(StudentMerge.keep_id.in_(ids)))) - ids
+        if not more:
+            break
+        ids |= more
+    s.execute(delete(AlertMark).where(AlertMark.alert_id.in_(select(Alert.id).where(Alert.student_id.in_(ids)))))
+    s.execute(delete(StudentMerge).where(or_(StudentMerge.keep_id.in_(ids), StudentMerge.merged_id.in_(ids))))
     for table in (Observation, Alert):
-        s.execute(delete(table).where(table.student_id == student_id))
-    s.execute(delete(Student).where(Student.id == student_id))
+        s.execute(delete(table).where(table.student_id.in_(ids)))
+    s.execute(delete(Student).where(Student.id.in_(ids)))
     s.commit()
 
 
@@ -298,7 +342,7 @@ def sessions_from_source(s: Session, source_suffix: str) -> list[ClassSession]:
 AUDIT_KINDS = (
     "sign-in", "sign-in failed", "sign-out", "first admin", "account created", "password changed", "password reset",
     "account disabled", "account enabled", "account deleted", "role changed", "export", "erasure",
-    "settings changed", "course changed",
+    "settings changed", "course changed", "students merged", "merge undone",
 )
 
 
@@ -416,6 +460,7 @@ def delete_user(s: Session, username: str) -> None:
     _lock_users(s)
     uid = _user_id(username)
     s.execute(update(Course).where(Course.owner_id == uid).values(owner_id=None))
+    s.execute(update(AlertMark).where(AlertMark.user_id == uid).values(user_id=None))  # the marks count on
     s.execute(delete(CourseShare).where(CourseShare.user_id == uid))
     if s.execute(delete(User).where(User.username == username, _keeps_an_admin(username))).rowcount != 1:
         _refuse(s, username, "deleting them")
@@ -693,3 +738,120 @@ def course_overview(s: Session) -> list[dict]:
 def sessions_without_course(s: Session) -> list[ClassSession]:
     return list(s.scalars(select(ClassSession).where(ClassSession.course_id.is_(None))
                           .order_by(ClassSession.started_at.desc(), ClassSession.id.desc())))
+
+
+# --- undoable merges and teachers' marks on alerts (issue 14, migration 0008) ---
+
+
+class MergeRefused(ValueError):
+    """A merge or an undo that would lose or mix records; the message says why, for a teacher."""
+
+
+class SeenTogether(MergeRefused):
+    """The two students were seen in the same frame ``frames`` times: two faces at one moment are
+    two people, so the merge needs the teacher's explicit override."""
+
+    def __init__(self, frames: int):
+        super().__init__(f"these two students were seen at the same moment in {frames} frames: two faces at the same "
+                         "moment are two people, not one person tracked twice")
+        self.frames = frames
+
+
+def co_present_frames(s: Session, a_id: int, b_id: int) -> int:
+    """In how many frames (media times) both students were seen."""
+    a, b = aliased(Observation), aliased(Observation)
+    q = (select(func.count(a.t.distinct())).select_from(a)
+         .join(b, (b.t == a.t) & (b.session_id == a.session_id))
+         .where(a.student_id == a_id, b.student_id == b_id))
+    return s.scalar(q) or 0
+
+
+def merges(s: Session, session_id: int) -> list[StudentMerge]:
+    """The session's merges that stand, newest first."""
+    return list(s.scalars(select(StudentMerge).where(StudentMerge.session_id == session_id)
+                          .order_by(StudentMerge.id.desc())))
+
+
+_ID_CHUNK = 5000  # ids per IN (...): under SQLite's and PostgreSQL's limits on bound parameters
+
+
+def _move_back(s: Session, model, ids: Sequence[int], from_id: int, to_id: int) -> None:
+    for i in range(0, len(ids), _ID_CHUNK):
+        s.execute(update(model).where(model.id.in_(ids[i:i + _ID_CHUNK]), model.student_id == from_id)
+                  .values(student_id=to_id))
+
+
+def undo_merge(s: Session, merge_id: int, username: str = "") -> StudentMerge:
+    """Put a merge back exactly: the observations and alerts it moved go back to the merged student
+    (whose row, label and name never left), and the merge is forgotten. Refused while the kept
+    student is itself merged into another (undo that later merge first) or when it is gone."""
+    merge = s.get(StudentMerge, merge_id)
+    if merge is None:
+        raise MergeRefused("this merge was already undone")
+    keep, gone = s.get(Student, merge.keep_id), s.get(Student, merge.merged_id)
+    later = s.scalar(select(StudentMerge).where(StudentMerge.merged_id == merge.keep_id))
+    if later is not None:
+        into = s.get(Student, later.keep_id)
+        raise MergeRefused(f"{keep.display_name} was merged into {into.display_name} afterwards: undo that merge first")
+    _move_back(s, Observation, merge.observation_ids, merge.keep_id, merge.merged_id)
+    _move_back(s, Alert, merge.alert_ids, merge.keep_id, merge.merged_id)
+    s.delete(merge)
+    record_event(s, username or "?", "merge undone", f"session #{merge.session_id}",
+                 f"{gone.display_name} is separate from {keep.display_name} again", commit=False)
+    s.commit()
+    return merge
+
+
+_LEGACY_LABEL = re.compile(r"^Student \d+\b")
+
+
+def render_alert_message(message: str, display_name: str | None) -> str:
+    """An alert's message with the student's current name, rendered when read (feed, report,
+    exports), not when the engine wrote it. A message holds the ``{name}`` placeholder, or, as the
+    engine writes it, starts with the "Student N" the student had then (kept as is for rows written
+    before this rendering, and for the label a merge has since replaced). Class alerts
+    (``display_name`` None) are as written."""
+    if display_name is None:
+        return message
+    if "{name}" in message:
+        return message.replace("{name}", display_name)
+    return _LEGACY_LABEL.sub(lambda _: display_name, message, count=1)
+
+
+def mark_alert(s: Session, alert_id: int, username: str, right: bool | None, note: str = "") -> None:
+    """``username``'s word on an alert: right (True) or wrong (False) with an optional note, replacing
+    their earlier mark; None takes their mark back."""
+    uid = s.scalar(_user_id(username).select())
+    if uid is None:
+        raise ValueError(f"there is no account called {username!r}")
+    if s.get(Alert, alert_id) is None:
+        raise ValueError(f"there is no alert #{alert_id}")
+    mark = s.scalar(select(AlertMark).where(AlertMark.alert_id == alert_id, AlertMark.user_id == uid))
+    if right is None:
+        if mark is not None:
+            s.delete(mark)
+    elif mark is None:
+        s.add(AlertMark(alert_id=alert_id, user_id=uid, right=bool(right), note=note.strip(), created_at=utcnow()))
+    else:
+        mark.right, mark.note, mark.created_at = bool(right), note.strip(), utcnow()
+    s.commit()
+
+
+def alert_marks(s: Session, session_id: int, username: str) -> dict[int, AlertMark]:
+    """``username``'s marks on the session's alerts, by alert id."""
+    q = (select(AlertMark).join(Alert, Alert.id == AlertMark.alert_id)
+         .where(Alert.session_id == session_id, AlertMark.user_id == _user_id(username)))
+    return {m.alert_id: m for m in s.scalars(q)}
+
+
+def alert_mark_summary(s: Session) -> list[dict]:
+    """Per alert kind, over every session: alerts raised, alerts marked (by anyone), marks, marks
+    saying right; kinds by name."""
+    raised = dict(s.execute(select(Alert.kind, func.count()).group_by(Alert.kind)).all())
+    q = (select(Alert.kind, func.count(AlertMark.alert_id.distinct()), func.count(),
+                func.count().filter(AlertMark.right.is_(True)))
+         .join(Alert, Alert.id == AlertMark.alert_id).group_by(Alert.kind))
+    marked = {kind: (alerts, marks, right) for kind, alerts, marks, right in s.execute(q)}
+    return [{"kind": kind, "alerts": raised.get(kind, 0), "marked": marked.get(kind, (0, 0, 0))[0],
+             "marks": marked.get(kind, (0, 0, 0))[1], "right": marked.get(kind, (0, 0, 0))[2]}
+            for kind in sorted(set(raised) | set(marked))]
