@@ -162,3 +162,67 @@ def test_a_merge_is_undone_from_the_page_exactly(tmp_path, monkeypatch):
     assert not [b for b in at.button if (b.key or "").startswith("undo_")]  # nothing left to undo
     kinds = [e.kind for e in data.audit_events(connect(url))]
     assert kinds[:2] == ["merge undone", "students merged"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_repository_undoes_merges_in_order_and_exactly(db_url):
+    sid, ids = seed_tracks(db_url, users=False)
+    before, names_before = counts(db_url, sid), roster(db_url, sid)
+    f = connect(db_url)
+    with f() as s:
+        first = repo.merge_students(s, ids["Student 4"], ids["Student 5"], "admin").id
+        # The kept student merged again (overridden: Student 1 is in view with Student 4) ...
+        second = repo.merge_students(s, ids["Student 1"], ids["Student 4"], "admin", allow_co_present=True).id
+    assert [r[0] for r in roster(db_url, sid)] == [ids["Student 1"], ids["Student 2"], ids["Student 3"]]
+    with f() as s, pytest.raises(repo.MergeRefused, match="undo that merge first"):
+        repo.undo_merge(s, first, "admin")  # ... so the first merge waits for the second's undo
+    with f() as s:
+        repo.undo_merge(s, second, "admin")
+        repo.undo_merge(s, first, "admin")
+        with pytest.raises(repo.MergeRefused, match="already undone"):
+            repo.undo_merge(s, first, "admin")
+    assert counts(db_url, sid) == before and roster(db_url, sid) == names_before
+
+
+# --- alert messages with the current name; right / wrong marks --------------------------------------
+
+def test_a_renamed_student_s_alerts_read_the_new_name_in_the_report_and_the_feed(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    sid, ids = seed_tracks(url)
+    f = connect(url)
+    with f() as s:
+        repo.merge_students(s, ids["Student 4"], ids["Student 5"], "admin")
+    data.rename_student(f, ids["Student 4"], "Ada Lovelace", ADMIN)
+    feed = {a.start_t: a.message for a in data.alerts(f, sid)}  # what the live feed shows
+    assert feed[1.0] == feed[6.0] == "Ada Lovelace looked away for most of the last 20 s."
+    assert feed[2.0].startswith("3 of 5 students")  # a class alert names no one
+    with f() as s:  # stored as the engine wrote it: the name is rendered when read
+        assert {a.message.split(" looked")[0] for a in repo.alerts(s, sid) if a.student_id} == {"Student 4", "Student 5"}
+    at = page(url, tmp_path, monkeypatch, sid, view="views/report.py")
+    assert not at.exception
+    alerts = next(d.value for d in at.dataframe if {"who", "message"} <= set(d.value.columns))
+    student_rows = alerts[alerts["who"] != "whole class"]
+    assert set(student_rows["message"]) == {"Ada Lovelace looked away for most of the last 20 s."}
+
+
+def test_an_alert_marked_wrong_in_the_report_is_stored_and_counted_on_the_model_page(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    sid, ids = seed_tracks(url)
+    f = connect(url)
+    alert_id = next(a.id for a in data.alerts(f, sid) if a.student_id == ids["Student 5"])
+    at = page(url, tmp_path, monkeypatch, sid, view="views/report.py")
+    at.segmented_control(key=f"report_mark_{alert_id}_choice").set_value("wrong").run()
+    at.text_input(key=f"report_mark_{alert_id}_note").input("reading her book, not away").run()
+    assert not at.exception
+    assert data.alert_marks(f, sid, ADMIN) == {alert_id: data.MarkInfo(alert_id, False, "reading her book, not away")}
+    other = next(a.id for a in data.alerts(f, sid) if a.student_id == ids["Student 4"])
+    at.segmented_control(key=f"report_mark_{other}_choice").set_value("right").run()
+    assert {m.right for m in data.alert_marks(f, sid, ADMIN).values()} == {True, False}
+
+    at.switch_page("views/model.py").run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "alert kind" in d.value.columns).set_index("alert kind")
+    assert table.loc["disengaged", "alerts raised"] == 2 and table.loc["disengaged", "alerts marked"] == 2
+    assert table.loc["disengaged", "marked right"] == "50% of 2"
+    assert table.loc["confused", "alerts marked"] == 0 and table.loc["confused", "marked right"] == "-"
+    assert "at or above 0.6" in table.loc["confused", "thresholds in use"]  # engine/config.toml's [alerts]

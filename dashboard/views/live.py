@@ -2,14 +2,31 @@
 student and the alert feed, refreshed every few seconds."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, auth, browser_camera, charts, context, data, engine_cli, live_view, privacy, ui
+from dashboard import (
+    alert_feedback,
+    analytics,
+    auth,
+    browser_camera,
+    charts,
+    context,
+    data,
+    engine_cli,
+    explain,
+    jobs,
+    live_view,
+    privacy,
+    server_details,
+    ui,
+)
 from dashboard.live_sources import SOURCES
 
 JOB_KEY = "live_job"
+CLASSES_KEY = "live_classes_shown"  # the running classes the page's Stop buttons are for
 REFRESH_S = 3.0  # how often the monitor redraws
 HISTORY_S = 300.0  # "the last minutes" shown in the mood chart
 MOOD_BIN_S = 5  # the mood chart's bin
@@ -27,22 +44,20 @@ factory = context.factory()
 
 
 def controls() -> None:
-    """Start/stop the engine's live mode in the background (a subprocess this browser tab owns)."""
-    job = st.session_state.get(JOB_KEY)
+    """Start/stop the engine's live mode in the background. The server holds every class it started
+    (dashboard/jobs.py): each tab of everyone who may see one lists it with its Stop, after any reload."""
+    job = st.session_state.get(JOB_KEY)  # the class this tab started, if any
+    with ui.explained_database_errors():
+        running = jobs.registry(settings.db_url).visible(user, kind="live")
+    st.session_state[CLASSES_KEY] = [j.id for j in running]  # the monitor redraws the page when they change
+    for shown in running:
+        class_panel(shown, here=shown.engine is job)
     if job is not None and job.running:
-        st.success(f"The engine is watching **{ui.plain(job.title)}** (process {job.proc.pid}).",
-                   icon=":material/videocam:")
-        if browser_camera.is_browser_camera(job.command):
-            browser_camera.camera_panel(browser_camera.feed_path(settings.uploads_dir))
-        if st.button("Stop the class", type="primary", key="live_stop"):
-            with st.spinner("Stopping: the engine writes its last observations and closes the session…"):
-                engine_cli.stop(job)
-            st.session_state.pop(JOB_KEY, None)
-            st.rerun()
         return
     if job is not None:  # ended on its own: most likely the camera could not be opened
-        if job.returncode not in (0, None):
-            st.error(f"The engine stopped: {job.error_message()}", icon=":material/error:")
+        if job.returncode not in (0, None) and not job.stop_requested:
+            reason = server_details.without_folder(job.error_message(), settings.uploads_dir, user.is_admin)
+            st.error(f"The engine stopped: {reason}", icon=":material/error:")
         st.session_state.pop(JOB_KEY, None)
     left, right = st.columns([1, 2])
     with left:
@@ -63,8 +78,29 @@ def controls() -> None:
         if course is None:
             return
         args = [*args, *live_view.engine_args(settings.uploads_dir), "--course", course.name]  # --preview: the live view
-        st.session_state[JOB_KEY] = engine_cli.start_live(args, settings.db_url, settings.uploads_dir / "engine-logs",
-                                                          title=source.label)
+        job = engine_cli.start_live(args, settings.db_url, settings.uploads_dir / "engine-logs", title=source.label)
+        jobs.registry(settings.db_url).add("live", job, owner=user.username, course_id=course.id, factory=factory)
+        st.session_state[JOB_KEY] = job
+        st.rerun()
+
+
+def class_panel(job: jobs.Job, here: bool) -> None:
+    """A running class and its Stop (``here``: the class this tab started)."""
+    engine = job.engine
+    by = "" if job.owner == user.username else f", started by {ui.plain(job.owner)}"
+    since = datetime.fromtimestamp(engine.started).strftime("%H:%M")
+    st.success(f"The engine is watching **{ui.plain(engine.title)}** (since {since}{by}).", icon=":material/videocam:")
+    feed = engine.option("--feed")
+    if feed and (here or job.owner == user.username):  # the camera of the device the class was started on
+        browser_camera.camera_panel(Path(feed))
+    if engine.stop_requested:
+        st.caption("Stopping: the engine writes its last observations and closes the session…")
+        return
+    if st.button("Stop the class", type="primary", key="live_stop" if here else f"live_stop_{job.id}"):
+        with st.spinner("Stopping: the engine writes its last observations and closes the session…"):
+            jobs.registry(settings.db_url).stop(job)
+        if here:
+            st.session_state.pop(JOB_KEY, None)
         st.rerun()
 
 
@@ -92,25 +128,32 @@ def student_tile(name: str, row: pd.Series | None, emotions: bool = True) -> Non
             return
         if emotions and isinstance(row["emotion"], str):
             st.markdown(f"{FACES.get(row['emotion'], '')} {row['emotion']}")
+        elif emotions and isinstance(row.get("unreadable_reason"), str):  # below the engine's quality floor
+            st.caption(f"expression not readable: {analytics.READING_WORDS.get(row['unreadable_reason'], 'unclear')}")
         st.progress(float(row["engagement"]), text=f"attention {row['engagement']:.2f}")
         if emotions and pd.notna(row["confusion"]):
             st.caption(f"confusion {row['confusion']:.2f}")
 
 
-def alert_feed(alerts: list[data.AlertInfo], names: dict[int, str]) -> None:
+def alert_feed(alerts: list[data.AlertInfo], names: dict[int, str], session_id: int) -> None:
     if not alerts:
         st.caption("No alerts so far.")
         return
+    marks = data.alert_marks(factory, session_id, user)  # the teacher's right/wrong marks (alert_feedback)
     for a in sorted(alerts, key=lambda a: a.start_t, reverse=True)[:10]:
         who = "Whole class" if a.student_id is None else names.get(a.student_id, f"student #{a.student_id}")
         state = ":red[:material/radio_button_checked:] ongoing" if a.end_t is None else f"until {analytics.format_t(a.end_t)}"
         st.markdown(f"**{analytics.format_t(a.start_t)}** · {ui.plain(who)} · *{a.kind}* ({state})  \n"
                     f"{ui.plain(a.message)}")
+        alert_feedback.mark_control(factory, user, a, marks.get(a.id), key=f"live_mark_{a.id}")
 
 
 @st.fragment(run_every=REFRESH_S)
 def monitor() -> None:
     with ui.explained_database_errors():
+        classes = [j.id for j in jobs.registry(settings.db_url).visible(user, kind="live")]
+        if classes != st.session_state.get(CLASSES_KEY, classes):  # started or stopped elsewhere: new buttons
+            st.rerun()
         data.close_abandoned_sessions(factory)  # a class whose engine died is not shown as live
         running = [s for s in data.list_sessions(factory, user) if s.status == "running"]  # only classes user may see
         session = watched_session(running)
@@ -139,13 +182,15 @@ def monitor() -> None:
     cols[0].metric("Students in view", len(latest))
     cols[1].metric("Attention now", f"{now['engagement']:.2f}" if now else "-")
     if emotions:
-        cols[2].metric("Confusion now", f"{now['confusion']:.2f}" if now else "-")
-        top = max(analytics.EMOTIONS, key=lambda e: now.get(e, 0.0)) if now else None
+        cols[2].metric("Confusion now", f"{now['confusion']:.2f}" if now and pd.notna(now["confusion"]) else "-")
+        read = now and any(now.get(e, 0.0) for e in analytics.EMOTIONS)  # no readable face: no mood
+        top = max(analytics.EMOTIONS, key=lambda e: now.get(e, 0.0)) if read else None
         cols[3].metric("Main mood now", top if top else "-")
 
-    job = st.session_state.get(JOB_KEY)
-    if job is not None and job.running and "--preview" in job.command:
-        live_view.show(settings.uploads_dir)
+    watching = next((j for j in jobs.registry(settings.db_url).running("live") if j.session_id == session.id), None)
+    preview = watching.engine.option("--preview") if watching is not None else None
+    if preview:  # the class's own view file: any tab that may see the session shows it
+        live_view.show(settings.uploads_dir, path=Path(preview))
 
     chart, feed = st.columns([3, 2])
     with chart:
@@ -160,7 +205,7 @@ def monitor() -> None:
                             key="live_mood_chart")
     with feed:
         st.markdown("**Alerts**")
-        alert_feed(alerts, {s.id: s.display_name for s in roster})
+        alert_feed(alerts, {s.id: s.display_name for s in roster}, session.id)
 
     st.markdown("**Students**")
     by_id = {int(r["student_id"]): r for _, r in latest.iterrows()}
@@ -172,5 +217,7 @@ def monitor() -> None:
 
 
 controls()
+with ui.explained_database_errors():
+    explain.numbers_panel(settings.models_dir, None, data.emotions_enabled(factory))
 st.divider()
 monitor()

@@ -1,12 +1,26 @@
 """Session report: class mood over time, per-student timelines, the worst moments, a table per
 student, alerts, and the downloads (CSV, HTML, PDF)."""
 
+import dataclasses
 from collections import Counter
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import analytics, auth, charts, context, data, privacy, report_export, ui
+from dashboard import (
+    alert_feedback,
+    analytics,
+    auth,
+    charts,
+    context,
+    data,
+    explain,
+    privacy,
+    report_export,
+    server_details,
+    session_title,
+    ui,
+)
 
 user = auth.signed_in_user()
 st.title("Session report")
@@ -14,6 +28,7 @@ ui.show_flash()
 factory = context.factory()
 
 session = ui.choose_session(factory, key="report_session", viewer=user)  # only sessions user may see
+session_title.title_editor(factory, user, session.id, session.title, key="report_rename")
 with ui.explained_database_errors():
     last_t = data.last_observation_t(factory, session.id)
     alert_rows = data.alerts(factory, session.id)
@@ -75,6 +90,8 @@ bin_s = st.select_slider("Time bin (seconds)", options=list(analytics.BIN_CHOICE
 # a few thousand rows of these) and cached: a widget change regroups them without a query.
 with ui.explained_database_errors():
     bins = context.binned(session.id, bin_s)
+    reach = explain.coverage(session.id, last_t) if emotions else None  # readable faces (engine's quality floor)
+reach_note = reach.sentence() if reach is not None else ""
 totals = analytics.overall(bins)
 mood = analytics.class_mood(bins)
 names = bins.groupby("student_id")["student"].first().to_dict()
@@ -98,28 +115,32 @@ cols[2].metric("Mean engagement", f"{totals['engagement']:.2f}")
 if emotions:
     cols[3].metric("Mean confusion", f"{totals['confusion']:.2f}")
 cols[-1].metric("Alerts", len(alert_rows))
+explain.numbers_panel(context.settings().models_dir, session.model_version, emotions)
 
 class_spans = [(a.start_t, a.end_t if a.end_t is not None else end_t, a.kind) for a in alert_rows if a.student_id is None]
 if emotions:
     st.subheader("Class mood over time")
-    st.caption("Above: the share of faces showing each emotion. Below: mean engagement (solid) and confusion "
-               "(dashed), from 0 to 1. Shaded spans: alerts about the whole class.")
+    st.caption("Above: the share of readable faces showing each emotion. Below: mean engagement (solid) and "
+               "confusion (dashed, readable faces only), from 0 to 1. Shaded spans: alerts about the whole class.")
+    if reach_note:
+        st.caption(f":material/visibility: {reach_note}")
     mood_heading = "Class mood over time"
 else:
     st.subheader("Engagement over time")
     st.caption("Mean engagement of the class, from 0 to 1. Shaded spans: alerts about the whole class.")
     mood_heading = "Engagement over time"
-mood_fig = charts.mood_figure(mood, class_spans, bin_s=bin_s, emotions=emotions)
+mood_fig = charts.mood_figure(mood, class_spans, bin_s=bin_s, emotions=emotions, note=reach_note)
 st.plotly_chart(mood_fig, key="mood_chart")
 
 st.subheader("Per-student timeline")
 if emotions:
-    value = st.radio("Colour by", ["engagement", "emotion", "confusion"], horizontal=True, key="report_heatmap_value",
+    value = st.radio("Colour by", ["engagement", "emotion", "confusion", "baseline"], horizontal=True,
+                     key="report_heatmap_value",
                      format_func={"engagement": "engagement", "emotion": "dominant emotion",
-                                  "confusion": "confusion"}.get)
+                                  "confusion": "confusion", "baseline": "confusion against their usual"}.get)
 else:
     value = "engagement"
-timeline = analytics.student_timeline(bins, value)
+timeline = analytics.baseline_timeline(bins) if value == "baseline" else analytics.student_timeline(bins, value)
 heatmap_fig = charts.timeline_heatmap(timeline, value, bin_s=bin_s)
 st.plotly_chart(heatmap_fig, key="timeline_chart")
 
@@ -136,19 +157,34 @@ with right:
 
 st.subheader("Students")
 st.dataframe(summary, hide_index=True, key="summary_table")
-st.page_link(ui.STUDENTS_PAGE, label="Name students or merge duplicates on the Students page", icon=":material/groups:")
+st.page_link(ui.STUDENTS_PAGE, label="Name students or merge duplicates on the Students page", icon=":material/groups:",
+             query_params={"session": str(session.id)})
+
+baseline = analytics.student_baseline(bins) if emotions else None
+if baseline is not None:
+    st.subheader(report_export.BASELINE_HEADING)
+    st.caption("Each student against their own usual in this session, so a face that looks sad or stern at rest "
+               "is not read as a problem all lesson: how much of their time in view their expression could be "
+               "read, the emotion they showed most and how often another, their usual confusion (the middle "
+               f"value of their time bins) and how far and how often they were {analytics.ABOVE_USUAL:.1f} or more "
+               "above it.")
+    st.dataframe(baseline, hide_index=True, key="baseline_table")
 
 st.subheader("Alerts")
 if alerts_table.empty:
     st.write("No alerts in this session.")
 else:
     st.dataframe(alerts_table, hide_index=True, key="alerts_table")
+    alert_feedback.report_marks(factory, user, session.id, alert_rows, names)  # right / wrong, with a note
 
 st.subheader("Download")
 content = report_export.ReportContent(
-    session=session, mood=mood, bin_s=bin_s,
+    # The source as this viewer may see it: a teacher gets the file's name, never the server's folder.
+    session=dataclasses.replace(session, source=server_details.source_label(session.source, user.is_admin)),
+    mood=mood, bin_s=bin_s,
     figures={mood_heading: mood_fig, "Per-student timeline": heatmap_fig},
     summary=summary, confused=confused, disengaged=disengaged, alerts=alerts_table, alert_spans=class_spans,
+    coverage=reach_note, baseline=baseline,
 )
 stem = f"session-{session.id}"
 d1, d2, d3 = st.columns(3)
