@@ -38,6 +38,7 @@ class_pages = [
     st.Page(ui.RECORDINGS_PAGE, title="Recordings", icon=":material/movie:"),
     st.Page(ui.REPORT_PAGE, title="Session report", icon=":material/insert_chart:"),
     st.Page(ui.STUDENTS_PAGE, title="Students", icon=":material/groups:"),
+    st.Page(ui.COURSE_OVERVIEW_PAGE, title="Course overview", icon=":material/calendar_month:"),
     st.Page(ui.ACCOUNT_PAGE, title="My account", icon=":material/key:"),
 ]
 admin_visibility = "visible" if user.is_admin else "hidden"

@@ -23,8 +23,9 @@ USERS_PAGE = "views/users.py"
 AUDIT_PAGE = "views/audit.py"
 ACCOUNT_PAGE = "views/account.py"
 COURSES_PAGE = "views/courses.py"
+COURSE_OVERVIEW_PAGE = "views/course_overview.py"
 ALL_PAGES = (LIVE_PAGE, RECORDINGS_PAGE, REPORT_PAGE, STUDENTS_PAGE, MODEL_PAGE, USERS_PAGE, AUDIT_PAGE, ACCOUNT_PAGE,
-             COURSES_PAGE)
+             COURSES_PAGE, COURSE_OVERVIEW_PAGE)
 
 # Material icons (Streamlit draws them from its own font: no emoji font needed on the server or the client).
 STATUS_ICONS = {"running": ":material/radio_button_checked:", "complete": ":material/check_circle:",
@@ -66,11 +67,23 @@ def session_param() -> int | None:
         return None
 
 
+CHOSEN_SESSION_KEY = "chosen_session"  # the session last picked on any page: the next page opens on it
+
+
+def chosen_session() -> int | None:
+    """The session the address names (``?session=ID``), else the one last picked on any page of
+    this tab (the sidebar's page links drop the address's parameters)."""
+    wanted = session_param()
+    return wanted if wanted is not None else st.session_state.get(CHOSEN_SESSION_KEY)
+
+
 def pick_session(sessions: Sequence[SessionInfo], key: str, label: str = "Class session") -> SessionInfo:
-    """A session selectbox that starts at ``?session=ID`` when given and keeps the URL in step,
-    so a report can be linked to."""
+    """A session selectbox that starts at ``?session=ID`` when given (else at the session picked
+    last on another page) and keeps the URL in step, so a report can be linked to."""
     ids = [s.id for s in sessions]
     wanted = session_param()
+    if wanted not in ids:
+        wanted = st.session_state.get(CHOSEN_SESSION_KEY)
     index = ids.index(wanted) if wanted in ids else 0
     by_id = {s.id: s for s in sessions}
     chosen = st.selectbox(label, ids, index=index, key=key,
@@ -79,6 +92,7 @@ def pick_session(sessions: Sequence[SessionInfo], key: str, label: str = "Class 
         chosen = ids[index]
     if st.query_params.get("session") != str(chosen):
         st.query_params["session"] = str(chosen)
+    st.session_state[CHOSEN_SESSION_KEY] = chosen
     return by_id[chosen]
 
 

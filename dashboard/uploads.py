@@ -3,6 +3,7 @@ generated name (never the uploader's), and OpenCV must be able to open and read 
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -52,6 +53,16 @@ def probe_video(path: Path) -> VideoInfo:
         )
     finally:
         cap.release()
+
+
+def content_sha256(stream: BinaryIO) -> str:
+    """SHA-256 of the upload's bytes, as the engine records it for the session
+    (``engine.recorder.file_sha256``): the same recording is found again by it."""
+    stream.seek(0)
+    try:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+    finally:
+        stream.seek(0)
 
 
 def save_upload(stream: BinaryIO, original_name: str, uploads_dir: Path) -> tuple[Path, VideoInfo]:

@@ -66,36 +66,44 @@ def last_t(s: Session, session_id: int) -> float | None:
     return s.scalar(select(func.max(Observation.t)).where(Observation.session_id == session_id))
 
 
-# One row per session (course overview): observations, mean engagement and confusion (NULL
-# confusion, attention-only, is left out of its mean), students recorded, alerts (all and per kind).
-SESSION_TOTAL_COLUMNS = ("session_id", "n", "engagement", "confusion", "students", "alerts", "alerts_disengaged",
-                         "alerts_confused")
+
+# Per session, for the course overview. The means scan the session's observations (by the
+# (session_id, t) index), so the dashboard caches them per session; the counts are cheap.
+SESSION_MEAN_COLUMNS = ("session_id", "n", "engagement", "confusion")
+SESSION_COUNT_COLUMNS = ("session_id", "students", "alerts", "alerts_disengaged", "alerts_confused")
 
 
-def session_totals(s: Session, session_ids: list[int]) -> pd.DataFrame:
-    """:data:`SESSION_TOTAL_COLUMNS` for ``session_ids`` (each session once, in the order given;
-    zeros and NaN where a session has no observations): three GROUP BY queries, one per table."""
-    ids = list(session_ids)
-    frame = pd.DataFrame({"session_id": ids})
-    if not ids:
-        return pd.DataFrame(columns=list(SESSION_TOTAL_COLUMNS))
-    o = Observation
-    means = pd.DataFrame(s.execute(
-        select(o.session_id, func.count(), func.avg(o.engagement), func.avg(o.confusion))
-        .where(o.session_id.in_(ids)).group_by(o.session_id)).all(),
-        columns=["session_id", "n", "engagement", "confusion"])
-    people = pd.DataFrame(s.execute(
-        select(Student.session_id, func.count()).where(Student.session_id.in_(ids)).group_by(Student.session_id)).all(),
-        columns=["session_id", "students"])
-    a = Alert
-    alerts = pd.DataFrame(s.execute(
-        select(a.session_id, func.count(), func.count().filter(a.kind == "disengaged"),
-               func.count().filter(a.kind == "confused"))
-        .where(a.session_id.in_(ids)).group_by(a.session_id)).all(),
-        columns=["session_id", "alerts", "alerts_disengaged", "alerts_confused"])
-    for part in (means, people, alerts):
-        frame = frame.merge(part, on="session_id", how="left")
-    counts = ["n", "students", "alerts", "alerts_disengaged", "alerts_confused"]
-    frame[counts] = frame[counts].fillna(0).astype("int64")
+def _per_session(ids: list[int], rows: list, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``rows`` (one per session that has any) as a frame with every id of ``ids``, in that order."""
+    found = pd.DataFrame(rows, columns=list(columns))
+    return pd.DataFrame({"session_id": ids}, dtype="int64").merge(found, on="session_id", how="left")
+
+
+def session_means(s: Session, session_ids: list[int]) -> pd.DataFrame:
+    """:data:`SESSION_MEAN_COLUMNS`: observations, mean engagement, mean confusion (NULL confusion,
+    attention-only, is left out; NaN without any) per session, in one GROUP BY."""
+    ids, o = [int(i) for i in session_ids], Observation
+    rows = s.execute(select(o.session_id, func.count(), func.avg(o.engagement), func.avg(o.confusion))
+                     .where(o.session_id.in_(ids)).group_by(o.session_id)).all() if ids else []
+    frame = _per_session(ids, rows, SESSION_MEAN_COLUMNS)
+    frame["n"] = frame["n"].fillna(0).astype("int64")
     frame[["engagement", "confusion"]] = frame[["engagement", "confusion"]].astype(float)
-    return frame[list(SESSION_TOTAL_COLUMNS)]
+    return frame
+
+
+def session_counts(s: Session, session_ids: list[int]) -> pd.DataFrame:
+    """:data:`SESSION_COUNT_COLUMNS`: students recorded (attendance) and alerts, all and per kind,
+    per session: two GROUP BYs over indexed columns."""
+    ids = [int(i) for i in session_ids]
+    people = s.execute(select(Student.session_id, func.count()).where(Student.session_id.in_(ids))
+                       .group_by(Student.session_id)).all() if ids else []
+    a = Alert
+    alerts = s.execute(select(a.session_id, func.count(), func.count().filter(a.kind == "disengaged"),
+                              func.count().filter(a.kind == "confused"))
+                       .where(a.session_id.in_(ids)).group_by(a.session_id)).all() if ids else []
+    frame = _per_session(ids, people, SESSION_COUNT_COLUMNS[:2]).merge(
+        pd.DataFrame(alerts, columns=list(SESSION_COUNT_COLUMNS[:1] + SESSION_COUNT_COLUMNS[2:])),
+        on="session_id", how="left")
+    counts = list(SESSION_COUNT_COLUMNS[1:])
+    frame[counts] = frame[counts].fillna(0).astype("int64")
+    return frame

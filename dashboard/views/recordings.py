@@ -5,7 +5,7 @@ read from the database the same way."""
 
 import streamlit as st
 
-from dashboard import analytics, auth, context, data, engine_cli, ui
+from dashboard import analytics, auth, context, data, engine_cli, same_recording, ui
 from dashboard.uploads import VIDEO_EXTENSIONS, UploadRejected, save_upload
 
 JOB_KEY = "processing_job"
@@ -38,9 +38,11 @@ def upload_form() -> None:
     keep = st.checkbox("Keep the recording after the analysis", value=False, key="recording_keep",
                        help="A lecture recording is full of students' faces: by default it is deleted as soon as "
                             "the engine is done with it, and only the analysis is kept.")
-    if st.button("Analyse", type="primary", key="recording_start", disabled=uploaded is None or not course_name):
+    again = same_recording.again_requested()  # "Analyse it again" after the already-analysed warning
+    if st.button("Analyse", type="primary", key="recording_start",
+                 disabled=uploaded is None or not course_name) or (again and uploaded is not None):
         course = ui.filing_course(factory, user, course_name)
-        if course is None:
+        if course is None or same_recording.stop_for_earlier(factory, user, uploaded, again):
             return
         try:
             path, info = save_upload(uploaded, uploaded.name, settings.uploads_dir)
