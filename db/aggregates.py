@@ -9,17 +9,19 @@ mean is a sum of sums over a sum of counts; a coarser bin is a sum of finer ones
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Integer, cast, func, literal_column, select
+from sqlalchemy import Integer, and_, cast, func, literal_column, select, true
 from sqlalchemy.orm import Session
 
 from db.models import Alert, Observation, Student
 
 EMOTION_COLUMNS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-# One row per (bin, student_id): bin start (s); observations; first and last media time; sums of
-# engagement and confusion; how many observations had each dominant emotion. (What the pages
-# show, no more: each further SUM costs about a tenth more time over an hour's rows.)
+# One row per (bin, student_id): bin start (s); observations; of them, the readable ones with an
+# emotion (``n_read``: the engine's quality floor passed, or a row from before it was measured);
+# first and last media time; sums of engagement (all observations) and confusion (readable ones);
+# how many readable observations had each dominant emotion. (What the pages show, no more: each
+# further SUM costs about a tenth more time over an hour's rows.)
 BIN_COLUMNS = (
-    "bin", "student_id", "n", "t_min", "t_max", "engagement_sum", "confusion_sum",
+    "bin", "student_id", "n", "n_read", "t_min", "t_max", "engagement_sum", "confusion_sum",
     *(f"n_{e}" for e in EMOTION_COLUMNS),
 )
 
@@ -38,12 +40,13 @@ def binned_observations(s: Session, session_id: int, bin_s: float, since_t: floa
     the bin in seconds, ``(t // bin_s) * bin_s`` as the pages always binned."""
     index = _bin_index(s, bin_s).label("bin_index")
     o = Observation
+    ok = readable_clause()
     q = (
         select(
-            index, o.student_id, func.count().label("n"), func.min(o.t), func.max(o.t),
-            func.sum(o.engagement), func.sum(o.confusion),
+            index, o.student_id, func.count().label("n"), func.count().filter(and_(ok, o.emotion.isnot(None))),
+            func.min(o.t), func.max(o.t), func.sum(o.engagement), func.sum(o.confusion).filter(ok),
             # COUNT(*) FILTER (WHERE ...): SQLite 3.30+ and PostgreSQL; half the time of SUM(CASE ...)
-            *(func.count().filter(o.emotion == e) for e in EMOTION_COLUMNS),
+            *(func.count().filter(and_(ok, o.emotion == e)) for e in EMOTION_COLUMNS),
         )
         .where(o.session_id == session_id)
         .group_by(literal_column("bin_index"), o.student_id)
@@ -53,12 +56,32 @@ def binned_observations(s: Session, session_id: int, bin_s: float, since_t: floa
         q = q.where(o.t >= since_t)
     frame = pd.DataFrame(s.execute(q).all(), columns=["bin", *BIN_COLUMNS[1:]])
     frame["bin"] = frame["bin"].astype(float) * float(bin_s)
-    counts = ["n", *(f"n_{e}" for e in EMOTION_COLUMNS)]
+    counts = ["n", "n_read", *(f"n_{e}" for e in EMOTION_COLUMNS)]
     frame[counts] = frame[counts].astype("int64")
     sums = [c for c in BIN_COLUMNS[3:] if c not in counts]
     frame[sums] = frame[sums].astype(float)
     frame["student_id"] = frame["student_id"].astype("int64")
     return frame
+
+
+def readable_clause():
+    """Observations whose expression counts (the engine's quality floor passed; NULL = recorded
+    before quality was measured, which counted then and still does)."""
+    return func.coalesce(Observation.readable, true())
+
+
+def quality_counts(s: Session, session_id: int) -> dict[str | None, int]:
+    """How many observations of the session were readable (key None), unreadable per reason
+    (``small``, ``turned``, ``down``, ``blurred``, ``dark``), or recorded before quality was
+    measured (key ``"unmeasured"``). One GROUP BY."""
+    o = Observation
+    q = (select(o.readable, o.unreadable_reason, func.count()).where(o.session_id == session_id)
+         .group_by(o.readable, o.unreadable_reason))
+    out: dict[str | None, int] = {}
+    for readable, reason, n in s.execute(q):
+        key = "unmeasured" if readable is None else (None if readable else (reason or "unknown"))
+        out[key] = out.get(key, 0) + int(n)
+    return out
 
 
 def last_t(s: Session, session_id: int) -> float | None:

@@ -77,6 +77,19 @@ class AttentionConfig:
 
 
 @dataclass(frozen=True)
+class QualityConfig:
+    """The floor under which a face's expression is not read into emotion, confusion or alerts
+    (engine/quality.py)."""
+
+    min_face_px: float
+    max_yaw_deg: float
+    max_pitch_deg: float
+    min_blur: float
+    min_brightness: float
+    min_contrast: float
+
+
+@dataclass(frozen=True)
 class ScoringConfig:
     smoothing_s: float
     window_s: float
@@ -131,6 +144,7 @@ class EngineConfig:
     align: AlignConfig
     classify: ClassifyConfig
     attention: AttentionConfig
+    quality: QualityConfig
     scoring: ScoringConfig
     alerts: AlertConfig
     recorder: RecorderConfig
@@ -143,7 +157,8 @@ class EngineConfig:
 
 _SECTION_TYPES = {
     "sampling": SamplingConfig, "detector": DetectorConfig, "tracker": TrackerConfig, "align": AlignConfig,
-    "classify": ClassifyConfig, "attention": AttentionConfig, "scoring": ScoringConfig, "alerts": AlertConfig,
+    "classify": ClassifyConfig, "attention": AttentionConfig, "quality": QualityConfig,
+    "scoring": ScoringConfig, "alerts": AlertConfig,
     "recorder": RecorderConfig, "privacy": PrivacyConfig,
 }
 

@@ -39,6 +39,7 @@ from engine.attention import Attention, AttentionEstimator
 from engine.classify import ExpressionModel, PacedReader
 from engine.config import EngineConfig
 from engine.detect import Face, FaceDetector
+from engine.quality import FaceQuality, QualityJudge
 from engine.quiet import native_stderr_silenced
 from engine.recorder import Recorder, RecorderError
 from engine.reid import StudentGallery
@@ -48,7 +49,7 @@ from engine.sources import Frame, Source
 from engine.track import FaceTracker
 
 ATTENTION_ONLY_VERSION = "attention-only (no expression model)"  # a session's model_version without emotions
-STAGES = ("detect", "track", "reid", "classify", "attention", "score")
+STAGES = ("detect", "track", "reid", "classify", "attention", "quality", "score")
 RUN_STAGES = ("decode", *STAGES, "record", "annotate")  # what run() times, in data-flow order
 
 
@@ -64,6 +65,7 @@ class StudentFace:
     face: Face
     attention: Attention
     scored: Scored
+    quality: FaceQuality | None = None  # how good the evidence was (engine/quality.py)
 
 
 @dataclass
@@ -90,6 +92,7 @@ class FrameAnalyzer:
         self.detector = ScheduledDetector(self.faces, self.cfg.detector, self.still)
         self.tracker = FaceTracker(self.cfg.tracker, self.cfg.sampling.fps, self.still)
         self.gallery = StudentGallery() if self.reid else None
+        self.quality = QualityJudge(self.cfg.quality, self.cfg.align)
         emotions = self.cfg.privacy.emotions
         self.scorer = Scorer(self.cfg.scoring, self.cfg.alerts, emotions=emotions)
         self._rest_s = 0.0  # the last frame's time after detection: what the budget keeps for it
@@ -120,15 +123,17 @@ class FrameAnalyzer:
         t4 = clock()
         cues = self.attention.estimate(frame.t, frame.image, keys, faces)
         t5 = clock()
-        readings = [Reading(k, p, a.yaw, a.pitch, a.eye_openness, a.brow)
-                    for k, p, a in zip(keys, probs, cues, strict=True)]
+        quality = [self.quality.judge(frame.image, f, a.yaw, a.pitch) for f, a in zip(faces, cues, strict=True)]
+        t6 = clock()
+        readings = [Reading(k, p, a.yaw, a.pitch, a.eye_openness, a.brow, q.readable)
+                    for k, p, a, q in zip(keys, probs, cues, quality, strict=True)]
         scored, events = self.scorer.update(frame.t, readings)
         by_key = {s.student: s for s in scored}
-        t6 = clock()
-        for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
+        t7 = clock()
+        for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6), strict=True):
             tm[stage] += dt
-        self._rest_s = t6 - t1
-        return [StudentFace(k, f, a, by_key[k]) for k, f, a in zip(keys, faces, cues, strict=True)], events
+        self._rest_s = t7 - t1
+        return [StudentFace(k, f, a, by_key[k], q) for k, f, a, q in zip(keys, faces, cues, quality, strict=True)], events
 
     def finish(self, t: float) -> list[AlertEvent]:
         return self.scorer.finish(t)
@@ -286,7 +291,7 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
                     frames, last_t = frames + 1, frame.t
                     # Reading order (rows, then left to right), so "Student 1" is the top-left face.
                     for sf in sorted(students, key=_reading_order):
-                        recorder.observe(frame.t, frame.wall_time, sf.face, sf.scored, sf.attention)
+                        recorder.observe(frame.t, frame.wall_time, sf.face, sf.scored, sf.attention, sf.quality)
                     recorder.alert(events)
                     if recorder.due(frame.t):
                         recorder.flush(frame.t, frames)

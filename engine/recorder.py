@@ -32,6 +32,7 @@ from db.models import SessionStatus
 from engine.attention import Attention
 from engine.config import RecorderConfig
 from engine.detect import Face
+from engine.quality import FaceQuality
 from engine.scoring import AlertEvent, Scored
 from engine.sources import SourceInfo
 from training.labels import EMOTIONS
@@ -180,7 +181,8 @@ class Recorder:
             self._new_keys.append(key)
         return self._labels[key]
 
-    def observe(self, t: float, wall_time: datetime, face: Face, scored: Scored, attention: Attention) -> None:
+    def observe(self, t: float, wall_time: datetime, face: Face, scored: Scored, attention: Attention,
+                quality: FaceQuality | None = None) -> None:
         self.label(scored.student)
         x, y, w, h = face.box
         probs = scored.probs if scored.probs is not None else [None] * len(EMOTIONS)  # None: attention-only
@@ -191,6 +193,12 @@ class Recorder:
             "yaw": _opt(attention.yaw), "pitch": _opt(attention.pitch), "eye_openness": _opt(attention.eye_openness),
             "engagement": float(scored.engagement), "confusion": _opt(scored.confusion),
         }
+        # The evidence behind the reading, and whether it counts (engine/quality.py); every row has
+        # the same keys, as one batch is one multi-row INSERT.
+        q = quality
+        row.update(detector_score=None if q is None else q.score, blur=None if q is None else q.blur,
+                   brightness=None if q is None else q.brightness, contrast=None if q is None else q.contrast,
+                   readable=None if q is None else q.readable, unreadable_reason=None if q is None else q.reason)
         self._rows.append((scored.student, row))
 
     def alert(self, events: list[AlertEvent]) -> None:

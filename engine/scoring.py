@@ -27,7 +27,13 @@ Rules (parameters come from ``[scoring]`` and ``[alerts]`` in ``engine/config.to
   mean of how much the inner-brow gap narrowed against the student's own running median over
   the last ``brow_baseline_s`` (``brow_furrow_drop`` relative narrowing = 1, clipped to
   [0, 1]; needs ``brow_baseline_min`` earlier measurements). Only frames in which the student
-  was seen count; with none in the window confusion is 0.
+  was seen *and readable* count; with none in the window confusion is 0.
+* **Readable.** A reading below the ``[quality]`` floor (``Reading.readable`` False, see
+  ``engine/quality.py``: face too small, turned away, head down, blurred, dark) does not move the
+  smoothed emotion, the confusion window or the brow baseline, and its scored face has no emotion
+  and no confusion (None; ``probs`` is the model's unsmoothed output, kept as evidence). Its head
+  pose and eyes still count for engagement. The smoothing's clock runs from the last readable
+  reading.
 * **Student alerts.** "disengaged" (on disengagement = 1 - engagement) and "confused" (on
   confusion) open when the score has been ``>= on_threshold`` for ``min_on_s`` and close when it
   has been ``<= off_threshold`` for ``min_off_s``; a score between the thresholds keeps the
@@ -41,7 +47,8 @@ Rules (parameters come from ``[scoring]`` and ``[alerts]`` in ``engine/config.to
   of history. When at least ``class_min_present`` are present and the share of them whose
   score is ``>= on_threshold`` is ``>= class_share`` for ``min_on_s``, a class alert
   (``student=None``) of that kind opens; it closes when the share (or too few present) has
-  been ``<= class_off_share`` for ``min_off_s``. Kinds: "disengaged" and "confused".
+  been ``<= class_off_share`` for ``min_off_s``. Kinds: "disengaged" and "confused"; for
+  "confused" only present students with a readable reading in the window count.
 * :meth:`Scorer.finish` closes every open alert at the given time.
 * **Attention-only** (``Scorer(..., emotions=False)``, ``[privacy] emotions = false``): readings
   carry no probabilities; scored faces have no probabilities, emotion or confusion (None), and
@@ -88,6 +95,9 @@ class Reading:
     pitch: float | None  # degrees
     eye_openness: float | None  # 0..1
     brow: float | None = None  # inner-brow gap relative to face width (optional cue)
+    # False: below the [quality] floor (engine/quality.py): the expression is not read into the
+    # smoothed emotion, confusion or "confused" alerts; head pose still counts for engagement.
+    readable: bool = True
 
 
 @dataclass(frozen=True)
@@ -214,6 +224,7 @@ class _Student:
     window_s: float
     brow_baseline_s: float
     probs: np.ndarray | None = None
+    last_read: float | None = None  # media time of the last readable reading (the smoothing's clock)
     away: _TimeWindow = field(init=False)
     mass: _TimeWindow = field(init=False)
     furrow: _TimeWindow = field(init=False)
@@ -299,18 +310,30 @@ class Scorer:
             st = _Student(first_seen=t, last_seen=t, window_s=cfg.window_s, brow_baseline_s=cfg.brow_baseline_s)
             self._students[r.student] = st
             dt = 0.0  # no history before the first sighting
-            st.probs = None if probs is None else probs.copy()
         else:
             dt = frame_dt
-            if probs is not None:
-                alpha = 1.0 if cfg.smoothing_s <= 0 else 1.0 - math.exp(-(t - st.last_seen) / cfg.smoothing_s)
+        if probs is not None and r.readable:
+            if st.probs is None:
+                st.probs = probs.copy()
+            else:
+                since = t - (st.last_read if st.last_read is not None else st.last_seen)
+                alpha = 1.0 if cfg.smoothing_s <= 0 else 1.0 - math.exp(-since / cfg.smoothing_s)
                 st.probs = st.probs + alpha * (probs - st.probs)  # a new array: earlier Scored stay untouched
+            st.last_read = t
         st.last_seen = t
 
         st.away.add(t, dt, 1.0 if self._inattentive(r) else 0.0)
         if not self.emotions:  # attention-only: no expression, no confusion, no brow cue kept
             st.disengagement = _or_zero(st.away.mean(t))
             return Scored(student=r.student, probs=None, emotion=None, engagement=1.0 - st.disengagement,
+                          confusion=None)
+        if not r.readable:
+            # Not read (too small, turned away, head down, blurred, dark): like a moment out of
+            # view for confusion, whose window keeps only the readable moments. The model's own
+            # output is passed on as evidence, but no emotion or confusion is claimed.
+            st.disengagement = _or_zero(st.away.mean(t))
+            st.confusion = self._confusion(t, st)
+            return Scored(student=r.student, probs=probs, emotion=None, engagement=1.0 - st.disengagement,
                           confusion=None)
         st.mass.add(t, dt, float(st.probs[CONFUSION_INDEX].sum()))
         if r.brow is not None and r.brow > 0:
@@ -377,10 +400,14 @@ class Scorer:
             st for st in self._students.values()
             if t - st.last_seen < cfg.absent_s and t - st.first_seen >= min_window - _EPS
         ]
-        n = len(present)
+        readable = [st for st in present if st.mass.mean(t) is not None] if CONFUSED in self._class_alerts else []
         for kind, state in self._class_alerts.items():
+            # Confusion: only students whose expression was readable in the window count (a class
+            # with heads down over books is not "calm" either, just unread).
+            group = present if kind == DISENGAGED else readable
+            n = len(group)
             if n >= cfg.class_min_present:
-                scores = [st.disengagement if kind == DISENGAGED else st.confusion for st in present]
+                scores = [st.disengagement if kind == DISENGAGED else st.confusion for st in group]
                 over = sum(1 for s in scores if s >= cfg.on_threshold)
                 share = over / n
             else:
