@@ -95,12 +95,12 @@ def shown(at: AppTest, kind: str) -> str:
 
 
 def merge_on_page(at: AppTest, keep: int, gone: int, tick: bool = True, override: bool = False) -> AppTest:
-    widget(at.selectbox, "merge_keep_").set_value(keep).run()
-    widget(at.selectbox, "merge_gone_").set_value(gone).run()
+    widget(at.selectbox, "merge_keep_").set_value(keep)
+    widget(at.selectbox, "merge_gone_").set_value(gone).run()  # one run: the comparison and the boxes appear
     if override:
-        widget(at.checkbox, "merge_override_").check().run()
+        widget(at.checkbox, "merge_override_").check()
     if tick:
-        widget(at.checkbox, "merge_sure_").check().run()
+        widget(at.checkbox, "merge_sure_").check()
     return widget(at.button, "merge_go_").click().run()
 
 
