@@ -16,6 +16,10 @@ from training.machine import cpu_name  # noqa: E402
 from training.modelio import DEFAULT_MODEL, MODELS_DIR, ModelError  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
+NAME_MAX = 20  # model_evaluations.split holds a zip evaluation's name (String(20))
+FER_SPLITS = ("Training", "PublicTest", "PrivateTest")
+CARD_SECTIONS = {("PublicTest", False): "public_test", ("PrivateTest", False): "private_test",
+                 ("PrivateTest", True): "private_test_flip_tta"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,8 +48,16 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix on a split")
     e.add_argument("--model", default=str(DEFAULT_MODEL), help=f"model file (default {DEFAULT_MODEL.name})")
-    e.add_argument("--data", default=str(SHARED_DATA))
+    e.add_argument("--data", default=str(SHARED_DATA),
+                   help="FER2013 CSV(.gz) or image folder, or a zip of your own faces in label folders "
+                        "(happy/1.png, ...: every face in it is evaluated, --split does not apply)")
     e.add_argument("--split", default="PrivateTest", choices=["Training", "PublicTest", "PrivateTest"])
+    e.add_argument("--name", default=None, help=f"a zip's evaluation name in the database (at most {NAME_MAX} "
+                                                "characters; default the zip's file name)")
+    e.add_argument("--write-card", action="store_true",
+                   help="write the result (confusion matrix, per-class precision/recall/F1, top-2) into the "
+                        "model's card, MODEL.json, as its public_test / private_test[_flip_tta] section")
+    e.add_argument("--progress", action="store_true", help="print 'progress DONE/TOTAL' lines on stderr")
     e.add_argument("--tta", action="store_true", help="average with the mirrored face (flip test-time augmentation)")
     e.add_argument("--confusion-png", default=None, help="also write the confusion matrix as a PNG here")
     e.add_argument("--db", default=None, help="store the evaluation in this database (SQLAlchemy URL)")
@@ -145,12 +157,23 @@ def _warm_start(init: str) -> dict:
 
 
 def _summary(m: dict) -> dict:
-    return {"accuracy": round(m["accuracy"], 4), "top2": round(m["top2"], 4),
-            "recall": {k: round(v["recall"], 4) for k, v in m["per_class"].items()}}
+    """A model card's section: the full evaluation (what the dashboard's model page shows
+    without the data set), with ``recall`` on its own as the first cards had it."""
+    per_class = {k: {"precision": round(v["precision"], 4), "recall": round(v["recall"], 4), "f1": round(v["f1"], 4),
+                     "support": v["support"]} for k, v in m["per_class"].items()}
+    return {"accuracy": round(m["accuracy"], 4), "top2": round(m["top2"], 4), "n": m["n"],
+            "recall": {k: v["recall"] for k, v in per_class.items()}, "per_class": per_class,
+            "confusion": m["confusion"]}
 
 
 def _evaluate(args) -> int:
     from training import evaluate as ev
+
+    if args.data.lower().endswith(".zip"):
+        return _evaluate_zip(args)
+    if args.write_card and (args.split, args.tta) not in CARD_SECTIONS:
+        raise ValueError("a model card holds PublicTest, PrivateTest and PrivateTest with --tta; "
+                         f"not {args.split}{' with --tta' if args.tta else ''}")
     from training.modelio import load as load_model
 
     model = load_model(args.model)
@@ -168,9 +191,82 @@ def _evaluate(args) -> int:
         from training.store import store_evaluation
 
         store_evaluation(args.db, model_path=args.model, split=args.split, tta=args.tta, result=m)
+    if args.write_card:
+        _write_card_section(Path(args.model), CARD_SECTIONS[args.split, args.tta], m)
     if args.json:
         print(json.dumps(m))
     else:
         print(ev.format_report(m, f"{Path(args.model).name} on {args.split} of {Path(args.data).name}"
                                + (" (flip TTA)" if args.tta else "")))
     return 0
+
+
+def _write_card_section(model_path: Path, key: str, m: dict) -> None:
+    """Replace one evaluation section of the model's card, keeping everything else in it."""
+    from training.modelio import card_path
+
+    path = card_path(model_path)
+    if not path.exists():
+        raise ValueError(f"{model_path.name} has no card ({path.name}) to write into; `python -m training train` "
+                         "writes one")
+    card = json.loads(path.read_text())
+    card[key] = _summary(m)
+    card.setdefault("evaluated_with", {})[key] = (
+        f"python -m training evaluate --model models/{model_path.name} --data fer2013.csv.gz "
+        f"--split {'PublicTest' if key == 'public_test' else 'PrivateTest'}{' --tta' if key.endswith('tta') else ''} "
+        "--write-card")
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _evaluate_zip(args) -> int:
+    """A zip of the school's own labelled faces (training/labelled_zip.py): every face in it."""
+    from training import evaluate as ev
+    from training import labelled_zip
+    from training.modelio import load as load_model
+
+    if args.misclassified or args.write_card:
+        raise ValueError("--misclassified and --write-card are for FER2013 data: a zip's faces are never written "
+                         "beside the model")
+    name = (args.name or Path(args.data).stem).strip()
+    if args.db and (not name or len(name) > NAME_MAX or name in FER_SPLITS):
+        raise ValueError(f"the evaluation's name must be 1 to {NAME_MAX} characters and not a FER2013 split name")
+
+    def progress(done: int, total: int) -> None:
+        print(f"progress {done}/{total}", file=sys.stderr, flush=True)
+
+    faces = labelled_zip.read(args.data, progress=progress if args.progress else None)
+    model = load_model(args.model)
+    probs = ev.predict(model, faces.images, tta=args.tta)
+    m = ev.metrics(faces.labels, probs)
+    pred = probs.argmax(axis=1)
+    m["archive"] = faces.report()
+    m["misclassified"] = [{"name": faces.names[i], "true": int(faces.labels[i]), "pred": int(pred[i]),
+                           "face_png": _png_base64(faces.images[i])}
+                          for i in range(len(faces)) if pred[i] != faces.labels[i]]
+    if args.confusion_png:
+        from training.plots import confusion_png
+
+        confusion_png(m["confusion"], args.confusion_png, title=f"{Path(args.model).stem} on {name}")
+    if args.db:
+        from training.store import store_evaluation
+
+        store_evaluation(args.db, model_path=args.model, split=name, tta=args.tta,
+                         result={k: m[k] for k in ("n", "accuracy", "top2", "per_class", "confusion")})
+    if args.json:
+        print(json.dumps(m))
+    else:
+        print(ev.format_report(m, f"{Path(args.model).name} on {Path(args.data).name}" + (" (flip TTA)" if args.tta else "")))
+        for note in faces.notes():
+            print("note: " + note)
+    return 0
+
+
+def _png_base64(face) -> str:
+    import base64
+
+    import cv2
+
+    ok, png = cv2.imencode(".png", face)
+    return base64.b64encode(png.tobytes()).decode("ascii") if ok else ""
