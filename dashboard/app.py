@@ -10,9 +10,8 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 import streamlit as st  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from dashboard import auth, context, privacy, ui  # noqa: E402
+from dashboard import auth, context, privacy, server_details, ui  # noqa: E402
 
 # No page_icon: a Material icon there is fetched from Google's font server, which a school network may block.
 st.set_page_config(page_title="Classroom engagement", layout="wide")
@@ -55,7 +54,8 @@ with st.sidebar:
     if st.button("Sign out", key="sign_out"):
         auth.sign_out()
         st.rerun()
-    st.caption(f"Database: `{make_url(context.settings().db_url).render_as_string(hide_password=True)}`")
+    if user.is_admin:  # teachers never see server details; admins see them masked
+        st.caption(f"Database: `{server_details.masked_url(context.settings().db_url)}`")
     privacy.sidebar_notice(context.factory())  # what is recorded, for how long, who sees it
 
 page.run()

@@ -160,7 +160,7 @@ def camera_panel(path: Path) -> None:
     error = getattr(result, "error", "") or ""
     if error:
         st.error(f"The browser camera is not available: {error}. The class stops by itself when no picture "
-                 f"arrives; the session is not recorded.", icon="📷")
+                 f"arrives; the session is not recorded.", icon=":material/no_photography:")
     frame = getattr(result, "frame", None)
     if frame:
         picture = decode_data_url(frame)

@@ -36,14 +36,31 @@ class EngineJob:
     title: str = ""  # what the teacher called it
     media_duration: float | None = None  # the file's length as OpenCV measured it, until the engine records its own
     ray_address: str | None = None  # set: ``engine batch --ray`` (a Ray cluster) analyses the recording
+    submitted: float | None = None  # wall clock when the teacher asked for it (before the upload was stored)
+    ended: float | None = None  # wall clock when the process was first seen finished
+    stop_requested: bool = False  # Stop / Cancel was pressed (in whichever tab): its end is no failure
 
     @property
     def running(self) -> bool:
-        return self.proc.poll() is None
+        if self.proc.poll() is None:
+            return True
+        if self.ended is None:
+            self.ended = time.time()
+        return False
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from the teacher's request (else the engine's start) to the end (else now): what
+        they waited, model loading and all, not the engine's own processing time."""
+        return (self.ended or time.time()) - (self.submitted or self.started)
 
     @property
     def returncode(self) -> int | None:
         return self.proc.poll()
+
+    def option(self, flag: str) -> str | None:
+        """The value given to ``flag`` on the engine's command line (``--preview``, ``--feed``), if any."""
+        return self.command[self.command.index(flag) + 1] if flag in self.command[:-1] else None
 
     def stderr_tail(self, lines: int = 15) -> str:
         return _tail(self.stderr_path, lines)
@@ -174,6 +191,7 @@ def stop(job: EngineJob, grace_s: float = 15.0) -> int | None:
     session); kill it only if it ignores that for ``grace_s`` seconds."""
     if not job.running:
         return job.returncode
+    job.stop_requested = True
     job.proc.send_signal(signal.SIGINT)
     try:
         return job.proc.wait(timeout=grace_s)

@@ -31,9 +31,10 @@ def engine_args(uploads_dir: Path) -> list[str]:
     return ["--preview", str(path)]
 
 
-def show(uploads_dir: Path, width: int | None = None) -> None:
-    """The latest view, or a word on why there is none."""
-    path = preview_path(uploads_dir)
+def show(uploads_dir: Path, width: int | None = None, path: Path | None = None) -> None:
+    """The latest view, or a word on why there is none. ``path``: the class's own view file (its
+    engine's ``--preview``), so any tab shows it, not only the one that started the class."""
+    path = path or preview_path(uploads_dir)
     try:
         picture = path.read_bytes()
         age = time.time() - path.stat().st_mtime

@@ -83,7 +83,7 @@ def options() -> list[str] | None:
     try:
         found = monitors()
     except NoScreen as problem:
-        st.warning(f"{problem}.", icon="🖥️")
+        st.warning(f"{problem}.", icon=":material/desktop_access_disabled:")
         return None
     choices = found[1:] + found[:1] if len(found) > 2 else found[1:]  # "all together" only with 2+ monitors
     monitor = st.selectbox("Monitor", choices, format_func=lambda m: m.label, key="live_screen_monitor",
@@ -100,13 +100,13 @@ def options() -> list[str] | None:
         region = (int(x), int(y), int(w), int(h))
         problem = region_problem(region, monitor)
         if problem:
-            st.error(problem, icon="📐")
+            st.error(problem, icon=":material/crop_free:")
             return None
     if st.toggle("Show what will be analysed", key="live_screen_preview"):
         try:
             st.image(thumbnail(monitor, region), caption="The screen now; the red frame is the part analysed.")
         except NoScreen as problem:
-            st.warning(f"{problem}.", icon="🖥️")
+            st.warning(f"{problem}.", icon=":material/desktop_access_disabled:")
     args = ["--screen", "--monitor", str(monitor.number)]
     return args + (["--region", ",".join(map(str, region))] if region else [])
 

@@ -40,6 +40,8 @@ def check_extension(name: str) -> str:
 
 def probe_video(path: Path) -> VideoInfo:
     """Open the file with OpenCV and decode one frame; raises UploadRejected otherwise."""
+    if path.stat().st_size == 0:  # OpenCV would only say it cannot open it
+        raise UploadRejected("the file is empty (0 bytes); choose the recording again")
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():

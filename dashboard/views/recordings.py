@@ -3,12 +3,15 @@ database), then open its report. Earlier recordings are listed below. With ``pyt
 --ray ADDRESS`` each upload is analysed on that Ray cluster (``engine batch --ray``); progress is
 read from the database the same way."""
 
+import time
+
 import streamlit as st
 
-from dashboard import analytics, auth, context, data, engine_cli, same_recording, ui
+from dashboard import analytics, auth, context, data, engine_cli, jobs, same_recording, server_details, ui
 from dashboard.uploads import VIDEO_EXTENSIONS, UploadRejected, save_upload
 
 JOB_KEY = "processing_job"
+RUNNING_KEY = "recordings_running_shown"  # the other analyses the page listed last time
 COURSE_KEY = "processing_course"  # the id of the course the running upload is filed under
 POLL_S = 1.0
 
@@ -23,8 +26,8 @@ def upload_form() -> None:
     uploaded = st.file_uploader(
         "Lecture recording", type=[e.lstrip(".") for e in VIDEO_EXTENSIONS], key="recording_upload",
         max_upload_size=settings.max_upload_mb,
-        help=f"Up to {settings.max_upload_mb} MB. The file is stored under a generated name in "
-             f"{settings.uploads_dir} while it is analysed.",
+        help=f"Up to {settings.max_upload_mb} MB. The file is stored on the server under a generated name while "
+             f"it is analysed{uploads_folder()}.",
     )
     # The course beside the rate, in one row: the page keeps the number of its elements before the
     # Analyse button, which the test harness (AppTest) relies on when the page then reruns.
@@ -41,6 +44,7 @@ def upload_form() -> None:
     again = same_recording.again_requested()  # "Analyse it again" after the already-analysed warning
     if st.button("Analyse", type="primary", key="recording_start",
                  disabled=uploaded is None or not course_name) or (again and uploaded is not None):
+        submitted = time.time()  # "analysed in N s" counts from here: what the teacher waits
         course = ui.filing_course(factory, user, course_name)
         if course is None or same_recording.stop_for_earlier(factory, user, uploaded, again):
             return
@@ -50,12 +54,14 @@ def upload_form() -> None:
             st.error(f"Not accepted: {exc}.", icon=":material/block:")
             return
         except OSError as exc:
-            st.error(f"Could not store the upload in {settings.uploads_dir}: {exc}", icon=":material/error:")
+            st.error(f"Could not store the upload on the server{uploads_folder()}: {exc.strerror or exc}",
+                     icon=":material/error:")
             return
         job = engine_cli.start_processing(path, settings.db_url, settings.uploads_dir / "engine-logs", fps=fps,
                                           title=uploaded.name, keep=keep, ray=settings.ray_address,
                                           course=course.name)
-        job.media_duration = info.duration
+        job.media_duration, job.submitted = info.duration, submitted
+        jobs.registry(settings.db_url).add("process", job, owner=user.username, course_id=course.id, factory=factory)
         st.session_state[JOB_KEY] = job
         st.session_state[COURSE_KEY] = course.id
         st.rerun()
@@ -71,18 +77,64 @@ def progress_panel() -> None:
         if session is not None and session.title != job.title:
             data.set_session_title(factory, session.id, job.title)
     st.subheader(f"Analysing {ui.plain(job.title)}")
+    progress_bar(job, session)
+    if st.button("Cancel", key="recording_cancel"):
+        cancel(job)
+        st.rerun()
+
+
+def cancel(job: engine_cli.EngineJob) -> None:
+    """Stop the engine (SIGINT, then terminate), through the server's registry when it holds the job."""
+    registry = jobs.registry(settings.db_url)
+    held = registry.find(job)
+    if held is not None:
+        registry.stop(held)
+    else:
+        engine_cli.stop(job)
+
+
+def uploads_folder() -> str:
+    """Where uploads are stored, for admins only (masked): teachers never see server paths."""
+    return f" (in {server_details.masked_path(settings.uploads_dir)})" if user.is_admin else ""
+
+
+@st.fragment(run_every=POLL_S)
+def running_analyses() -> None:
+    """Every analysis running on this server that the viewer may see, besides this tab's own: its
+    progress and Cancel, from any tab, after any reload (the server holds the engines, dashboard/jobs.py)."""
+    own = st.session_state.get(JOB_KEY)
+    with ui.explained_database_errors():
+        others = [j for j in jobs.registry(settings.db_url).visible(user, kind="process") if j.engine is not own]
+        sessions = {j.id: data.get_session(factory, j.session_id) if j.session_id is not None else None
+                    for j in others}
+    shown, st.session_state[RUNNING_KEY] = st.session_state.get(RUNNING_KEY, []), [j.id for j in others]
+    if set(shown) - {j.id for j in others}:  # one has finished: list it under the earlier recordings
+        st.rerun(scope="app")
+    if not others:
+        return
+    st.subheader("Analyses running now")
+    for job in others:
+        with st.container(border=True):
+            by = "" if job.owner == user.username else f" (started by {ui.plain(job.owner)})"
+            st.markdown(f"**{ui.plain(job.title)}**{by}")
+            progress_bar(job.engine, sessions[job.id])
+            if job.engine.stop_requested:
+                st.caption("Cancelling…")
+            elif st.button("Cancel", key=f"recording_cancel_{job.id}"):
+                jobs.registry(settings.db_url).stop(job)
+                st.rerun(scope="app")
+
+
+def progress_bar(job: engine_cli.EngineJob, session: data.SessionInfo | None) -> None:
     if session is None:
         where = f" on Ray ({job.ray_address})" if job.ray_address else ""
         st.progress(0.0, text=f"Starting the engine{where} (loading the face detector and the model)…")
-    else:
-        duration = session.media_duration or job.media_duration
-        share = min(1.0, session.video_seconds / duration) if duration else 0.0
-        of = f" of {analytics.format_t(duration)} ({share:.0%})" if duration else ""
-        st.progress(share, text=f"{analytics.format_t(session.video_seconds)}{of} analysed, "
-                                f"{session.frames_analyzed} frames")
-    if st.button("Cancel", key="recording_cancel"):
-        engine_cli.stop(job)
-        st.rerun()
+        return
+    duration = session.media_duration or job.media_duration
+    share = min(1.0, session.video_seconds / duration) if duration else 0.0
+    of = f" of {analytics.format_t(duration)} ({share:.0%})" if duration else ""
+    st.progress(share, text=f"{analytics.format_t(session.video_seconds)}{of} analysed, "
+                            f"{session.frames_analyzed} frames")
 
 
 def own_session(job: engine_cli.EngineJob) -> data.SessionInfo | None:
@@ -112,11 +164,16 @@ def finished_panel(job: engine_cli.EngineJob) -> None:
         cluster = f" on Ray ({job.ray_address})" if job.ray_address else ""
         st.success(
             f"**{ui.plain(job.title)}** analysed{cluster}: {result.get('students', '?')} students, {faces}"
-            f"{result.get('alerts', '?')} alerts, in {result.get('wall_seconds', 0):.0f} s.", icon=":material/check_circle:")
+            f"{result.get('alerts', '?')} alerts, in {elapsed(job)}.", icon=":material/check_circle:")
         if session_id is not None and st.button("Open the report", type="primary", key="recording_open"):
             st.switch_page(ui.REPORT_PAGE, query_params={"session": str(session_id)})
+    elif job.stop_requested:
+        st.info(f"The analysis of **{ui.plain(job.title)}** was cancelled.", icon=":material/cancel:")
+        if session is not None and session.video_seconds > 0:
+            st.page_link(ui.REPORT_PAGE, label="See the part that was analysed", query_params={"session": str(session.id)})
     else:
-        st.error(f"The engine could not analyse **{ui.plain(job.title)}**: {ui.plain(job.error_message())}",
+        reason = server_details.without_folder(job.error_message(), settings.uploads_dir, user.is_admin)
+        st.error(f"The engine could not analyse **{ui.plain(job.title)}**: {ui.plain(reason)}",
                  icon=":material/error:")
         if session is not None and session.note:
             st.caption(f"Session note: {session.note}")
@@ -140,6 +197,16 @@ def earlier_recordings() -> None:
                      query_params={"session": str(s.id)})
 
 
+def elapsed(job: engine_cli.EngineJob) -> str:
+    """What the teacher waited, from pressing Analyse to the end (model loading and all), not the
+    engine's own processing time; the engine's figure only for a job that keeps no clock."""
+    seconds = getattr(job, "elapsed", None)
+    if seconds is None:
+        seconds = (job.result() or {}).get("wall_seconds", 0)
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+running_analyses()
 job = st.session_state.get(JOB_KEY)
 if job is None:
     upload_form()
