@@ -32,10 +32,11 @@ def _observation(student_id: int, t: float) -> dict:
             "eye_openness": 1.0, "engagement": 0.8, "confusion": 0.1}
 
 
-def seed_tracks(url: str, users: bool = True) -> tuple[int, dict[str, int]]:
+def seed_tracks(url: str, users: bool = True, running: bool = False) -> tuple[int, dict[str, int]]:
     """A finished 10 s class at 5 fps: Students 1-3 in view throughout; the tracker lost one
     person at 5 s, who came back as Student 5 (Student 4 is seen before 5 s, Student 5 after).
-    Student 4 and Student 5 each have an alert, written as the engine writes them."""
+    Student 4 and Student 5 each have an alert, written as the engine writes them. ``running``: the
+    class is still live (its engine has just written a batch)."""
     with connect(url)() as s:
         if users:
             repo.add_user(s, "admin", password_hash(), "admin")
@@ -53,8 +54,11 @@ def seed_tracks(url: str, users: bool = True) -> tuple[int, dict[str, int]]:
             repo.close_alert(s, alert.id, start + 2)
         repo.open_alert(s, cs.id, "confused", 2.0, "3 of 5 students present look confused or upset (last 20 s).")
         s.commit()
-        repo.finish_session(s, cs.id, SessionStatus.complete, video_seconds=float(SECONDS),
-                            frames_analyzed=SECONDS * FPS)
+        if running:
+            repo.heartbeat(s, cs.id)
+        else:
+            repo.finish_session(s, cs.id, SessionStatus.complete, video_seconds=float(SECONDS),
+                                frames_analyzed=SECONDS * FPS)
         return cs.id, ids
 
 
@@ -226,3 +230,34 @@ def test_an_alert_marked_wrong_in_the_report_is_stored_and_counted_on_the_model_
     assert table.loc["disengaged", "marked right"] == "50% of 2"
     assert table.loc["confused", "alerts marked"] == 0 and table.loc["confused", "marked right"] == "-"
     assert "at or above 0.6" in table.loc["confused", "thresholds in use"]  # engine/config.toml's [alerts]
+
+
+def test_an_alert_is_marked_right_in_the_live_feed(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    sid, ids = seed_tracks(url, running=True)
+    f = connect(url)
+    at = page(url, tmp_path, monkeypatch, sid, view="views/live.py")
+    assert not at.exception
+    feed = {int(c.key.split("_")[2]): c for c in at.segmented_control if (c.key or "").startswith("live_mark_")}
+    assert set(feed) == {a.id for a in data.alerts(f, sid)}  # every alert in the feed has its mark
+    alert_id = next(a.id for a in data.alerts(f, sid) if a.student_id == ids["Student 4"])
+    feed[alert_id].set_value("right").run()
+    assert not at.exception
+    assert data.alert_marks(f, sid, ADMIN) == {alert_id: data.MarkInfo(alert_id, True, "")}
+
+
+def test_erasing_a_kept_student_erases_the_merged_one_and_the_marks(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    sid, ids = seed_tracks(url)
+    f = connect(url)
+    with f() as s:
+        repo.merge_students(s, ids["Student 4"], ids["Student 5"], "admin")
+        alert = next(a.id for a in repo.alerts(s, sid) if a.student_id == ids["Student 4"])
+        repo.mark_alert(s, alert, "admin", False, "wrong")
+        assert sum(row["marks"] for row in repo.alert_mark_summary(s)) == 1
+        repo.delete_student(s, ids["Student 4"])
+        left = {st.id for st in s.scalars(select(repo.Student).where(repo.Student.session_id == sid))}
+        assert left == {ids["Student 1"], ids["Student 2"], ids["Student 3"]}  # Student 5's row too
+        assert repo.merges(s, sid) == [] and sum(row["marks"] for row in repo.alert_mark_summary(s)) == 0
+        repo.delete_session(s, sid)  # merges and marks of a whole session go with it
+        assert repo.list_sessions(s) == []
