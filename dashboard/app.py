@@ -58,4 +58,5 @@ with st.sidebar:
         st.caption(f"Database: `{server_details.masked_url(context.settings().db_url)}`")
     privacy.sidebar_notice(context.factory())  # what is recorded, for how long, who sees it
 
+ui.keep_chosen_session_in_url()  # the session picked on one page follows to the next, in the address
 page.run()

@@ -77,6 +77,31 @@ def chosen_session() -> int | None:
     return wanted if wanted is not None else st.session_state.get(CHOSEN_SESSION_KEY)
 
 
+def keep_session(session_id: int) -> None:
+    """Make ``session_id`` the tab's chosen session, shown in the address (``?session=ID``)."""
+    st.session_state[CHOSEN_SESSION_KEY] = session_id
+    if st.query_params.get("session") != str(session_id):
+        st.query_params["session"] = str(session_id)
+
+
+def keep_chosen_session_in_url() -> None:
+    """Every page's address carries the tab's chosen session (the sidebar's page links drop the
+    address's parameters), so a reload or a copied address on any page keeps it; an address that
+    names one (a link, a reload) makes it the chosen one. The pickers still offer only sessions
+    the user may see (:func:`choose_session`)."""
+    named = session_param()
+    if named is not None:
+        st.session_state[CHOSEN_SESSION_KEY] = named
+    elif (chosen := st.session_state.get(CHOSEN_SESSION_KEY)) is not None:
+        st.query_params["session"] = str(chosen)
+
+
+def forget_chosen_session() -> None:
+    """The chosen session is gone (erased): no page should open on it."""
+    st.session_state.pop(CHOSEN_SESSION_KEY, None)
+    st.query_params.pop("session", None)
+
+
 def pick_session(sessions: Sequence[SessionInfo], key: str, label: str = "Class session") -> SessionInfo:
     """A session selectbox that starts at ``?session=ID`` when given (else at the session picked
     last on another page) and keeps the URL in step, so a report can be linked to."""
@@ -90,9 +115,7 @@ def pick_session(sessions: Sequence[SessionInfo], key: str, label: str = "Class 
                           format_func=lambda i: by_id[i].label if i in by_id else f"#{i}")
     if chosen not in by_id:  # a widget value from an earlier list (or forged): only listed sessions are shown
         chosen = ids[index]
-    if st.query_params.get("session") != str(chosen):
-        st.query_params["session"] = str(chosen)
-    st.session_state[CHOSEN_SESSION_KEY] = chosen
+    keep_session(chosen)
     return by_id[chosen]
 
 

@@ -151,6 +151,11 @@ def test_the_chosen_session_is_kept_when_moving_between_pages(week, tmp_path, mo
     at.query_params.clear()
     at.switch_page(OVERVIEW).run()
     assert at.selectbox(key="overview_rename_which").value == earlier  # the overview offers it to rename too
+    assert at.query_params["session"] == [str(earlier)]  # every page's address carries it ...
+    reloaded = app(url, tmp_path, monkeypatch)  # ... so a reload there (a new tab state) keeps it
+    reloaded.query_params["session"] = str(earlier)
+    reloaded.switch_page(REPORT).run()
+    assert reloaded.selectbox(key="report_session").value == earlier
 
 
 @pytest.fixture(scope="module")

@@ -120,9 +120,11 @@ for r in rows:
 
 st.subheader("Rename a session")
 by_id = {r.id: r for r in rows}
-which = st.selectbox("Session", list(by_id), key="overview_rename_which",
-                     index=list(by_id).index(chosen) if (chosen := ui.chosen_session()) in by_id else len(rows) - 1,
+default = chosen if (chosen := ui.chosen_session()) in by_id else rows[-1].id
+which = st.selectbox("Session", list(by_id), key="overview_rename_which", index=list(by_id).index(default),
                      format_func=lambda i: f"#{i} {by_id[i].title} ({by_id[i].started_at:%Y-%m-%d %H:%M})")
 if which not in by_id:  # a choice from before the dates changed
-    which = rows[-1].id
+    which = default
+if which != default:  # picked here: the chosen session on the other pages too
+    ui.keep_session(which)
 session_title.title_editor(factory, user, which, by_id[which].title, key="overview_rename")

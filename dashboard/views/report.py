@@ -63,6 +63,7 @@ def erase_section() -> None:
                         auth.audit("erasure", f"session #{session.id}", f"the whole session ({session.title})")
                     ui.flash(f"Session #{session.id} ({session.title}) is erased.")
                     st.query_params.clear()
+                    ui.forget_chosen_session()  # no page opens on the erased session
                     st.rerun()
 
 
