@@ -103,10 +103,12 @@ def _per_session(ids: list[int], rows: list, columns: tuple[str, ...]) -> pd.Dat
 
 
 def session_means(s: Session, session_ids: list[int]) -> pd.DataFrame:
-    """:data:`SESSION_MEAN_COLUMNS`: observations, mean engagement, mean confusion (NULL confusion,
-    attention-only, is left out; NaN without any) per session, in one GROUP BY."""
+    """:data:`SESSION_MEAN_COLUMNS`: observations, mean engagement (all of them) and mean confusion
+    (the readable ones, as :func:`binned_observations` counts them; NULL, attention-only, left out;
+    NaN without any) per session, in one GROUP BY."""
     ids, o = [int(i) for i in session_ids], Observation
-    rows = s.execute(select(o.session_id, func.count(), func.avg(o.engagement), func.avg(o.confusion))
+    rows = s.execute(select(o.session_id, func.count(), func.avg(o.engagement),
+                            func.avg(o.confusion).filter(readable_clause()))
                      .where(o.session_id.in_(ids)).group_by(o.session_id)).all() if ids else []
     frame = _per_session(ids, rows, SESSION_MEAN_COLUMNS)
     frame["n"] = frame["n"].fillna(0).astype("int64")

@@ -23,9 +23,9 @@ from dashboard import course_week, data
 from dashboard.auth import USER_KEY, SignedInUser
 from dashboard.config import ENV_DB, ENV_UPLOADS
 from dashboard.uploads import UploadRejected
-from db import connect
+from db import aggregates, connect
 from db import repository as repo
-from db.models import ClassSession, SessionStatus
+from db.models import ClassSession, Observation, SessionStatus
 
 ALICE, BOB = SignedInUser("alice", "teacher"), SignedInUser("bob", "teacher")
 OVERVIEW, REPORT, STUDENTS, RECORDINGS = ("views/course_overview.py", "views/report.py", "views/students.py",
@@ -56,8 +56,8 @@ def week(tmp_path):
     """Alice's "Algebra 2": the later class made first (ids are not date order), Bob's "Physics"."""
     url = f"sqlite:///{tmp_path / 'school.db'}"
     with connect(url)() as s:
-        for name in ("alice", "bob"):
-            repo.add_user(s, name, password_hash(), "teacher")
+        for name, role in (("alice", "teacher"), ("bob", "teacher"), ("admin", "admin")):
+            repo.add_user(s, name, password_hash(), role)
         repo.course_for(s, ALICE, "Algebra 2")
         repo.course_for(s, BOB, "Physics")
     later = _session(url, "Algebra 2", "Fractions", datetime(2026, 11, 25, 9), [0.3, 0.5], students=2, alerts=3)
@@ -91,6 +91,28 @@ def links(at: AppTest) -> dict[str, str]:
     return {re.sub(r"\\(.)", r"\1", link.proto.label): link.proto.query_string for link in at.get("page_link")}
 
 
+def test_a_course_s_sessions_and_their_figures_come_from_sql_within_the_visibility_rule(db_url):
+    with connect(db_url)() as s:
+        for name in ("alice", "bob"):
+            repo.add_user(s, name, password_hash(), "teacher")
+        algebra, physics = repo.course_for(s, ALICE, "Algebra 2").id, repo.course_for(s, BOB, "Physics").id
+    later = _session(db_url, "Algebra 2", "Fractions", datetime(2026, 11, 25, 9), [0.3, 0.5], students=2, alerts=3)
+    earlier = _session(db_url, "Algebra 2", "Equations", datetime(2026, 11, 18, 9), [0.8, 0.9, 0.7], students=3)
+    with connect(db_url)() as s:
+        s.execute(update(Observation).where(Observation.session_id == later, Observation.t == 1.0)
+                  .values(readable=False, confusion=0.9))  # an unreadable face's confusion does not count
+        s.commit()
+        assert [cs.id for cs in repo.course_sessions(s, ALICE, algebra)] == [earlier, later]
+        assert [cs.id for cs in repo.course_sessions(s, ALICE, algebra, since=datetime(2026, 11, 20))] == [later]
+        assert repo.course_sessions(s, BOB, algebra) == [] and repo.course_sessions(s, ALICE, physics) == []
+        means = aggregates.session_means(s, [later, earlier, 999]).set_index("session_id")
+        assert means.loc[later, "engagement"] == pytest.approx(0.4) and means.loc[later, "confusion"] == pytest.approx(0.2)
+        assert means.loc[earlier, "n"] == 9 and means.loc[999, "n"] == 0 and np.isnan(means.loc[999, "engagement"])
+        counts = aggregates.session_counts(s, [later, earlier]).set_index("session_id")
+        assert counts.loc[later, ["students", "alerts", "alerts_disengaged", "alerts_confused"]].tolist() == [2, 3, 3, 0]
+        assert counts.loc[earlier, ["students", "alerts"]].tolist() == [3, 0]
+
+
 def test_the_course_overview_shows_a_course_s_sessions_in_date_order_and_filters_by_date(week, tmp_path, monkeypatch):
     url, earlier, later, _ = week
     at = app(url, tmp_path, monkeypatch)
@@ -112,6 +134,16 @@ def test_the_course_overview_shows_a_course_s_sessions_in_date_order_and_filters
     assert not at.exception, at.exception
     assert list(overview_table(at)["session"]) == ["Fractions"]
     assert "Equations" not in str(links(at))
+
+
+def test_an_admin_sees_every_course_and_an_empty_database_is_explained(week, tmp_path, monkeypatch):
+    url, *_ = week
+    at = app(url, tmp_path, monkeypatch, SignedInUser("admin", "admin"))
+    at.switch_page(OVERVIEW).run()
+    assert not at.exception and at.selectbox(key="overview_course").options == ["Algebra 2", "Physics"]
+    empty = app(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path, monkeypatch)
+    empty.switch_page(OVERVIEW).run()
+    assert not empty.exception and not empty.error and "No courses yet" in shown(empty)
 
 
 def test_a_renamed_session_shows_its_title_on_the_report_and_nobody_else_can_rename_it(week, tmp_path, monkeypatch):
