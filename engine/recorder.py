@@ -40,7 +40,7 @@ from training.labels import EMOTIONS
 
 def file_sha256(info: SourceInfo) -> str | None:
     """SHA-256 of a recording's (or a still picture's) bytes, for the dashboard's "already analysed"
-    warning; None for live sources and folders. About a second per GB, once per run."""
+    warning; None for live sources and folders. One extra read of the file per run."""
     if info.kind not in ("video", "image"):
         return None
     path = Path(info.name)
