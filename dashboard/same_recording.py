@@ -24,7 +24,8 @@ def _sha256(upload) -> str:
     digests = st.session_state.setdefault(_DIGESTS_KEY, {})
     key = getattr(upload, "file_id", None)
     if key is None or key not in digests:
-        digest = uploads.content_sha256(upload)
+        with st.spinner("Checking whether this recording was analysed before…"):  # a few seconds per GB
+            digest = uploads.content_sha256(upload)
         if key is None:
             return digest
         digests.clear()  # one upload at a time: only the current one is remembered
