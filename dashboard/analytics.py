@@ -6,6 +6,7 @@ observation; the live page's "now" reads the last seconds' raw observations
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -45,12 +46,16 @@ def bin_observations(frame: pd.DataFrame, bin_s: float) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=[*BIN_COLUMNS, "student"])
     binned = frame.assign(bin=(frame["t"] // bin_s) * bin_s)
+    # Readable: the engine's quality floor passed (missing = recorded before it was measured).
+    ok = binned["readable"].map(lambda v: v is None or pd.isna(v) or bool(v)) if "readable" in binned else True
     for e in EMOTIONS:
-        binned[f"n_{e}"] = (binned["emotion"] == e).astype("int64")
+        binned[f"n_{e}"] = ((binned["emotion"] == e) & ok).astype("int64")
+    binned["n_read"] = (binned["emotion"].notna() & ok).astype("int64")
+    binned["confusion_read"] = binned["confusion"].where(ok)
     g = binned.groupby(["bin", "student_id"], sort=True)
     out = pd.DataFrame({
-        "n": g.size(), "t_min": g["t"].min(), "t_max": g["t"].max(),
-        "engagement_sum": g["engagement"].sum(), "confusion_sum": g["confusion"].sum(),
+        "n": g.size(), "n_read": g["n_read"].sum(), "t_min": g["t"].min(), "t_max": g["t"].max(),
+        "engagement_sum": g["engagement"].sum(), "confusion_sum": g["confusion_read"].sum(min_count=1),  # empty, as SQL's SUM, when none was read
         **{f"n_{e}": g[f"n_{e}"].sum() for e in EMOTIONS},
         "student": g["student"].first(),
     }).reset_index()
@@ -64,8 +69,9 @@ def coarsen(bins: pd.DataFrame, bin_s: float) -> pd.DataFrame:
     if bins.empty:
         return bins
     g = bins.assign(bin=(bins["bin"] // bin_s) * bin_s).groupby(["bin", "student_id"], sort=True)
-    sums = ["n", "engagement_sum", "confusion_sum", *(f"n_{e}" for e in EMOTIONS)]
-    out = g[sums].sum().join(g["t_min"].min()).join(g["t_max"].max())
+    sums = ["n", "n_read", "engagement_sum", *(f"n_{e}" for e in EMOTIONS)]
+    out = (g[sums].sum().join(g["confusion_sum"].sum(min_count=1))  # empty where no finer bin had any
+           .join(g["t_min"].min()).join(g["t_max"].max()))
     if "student" in bins.columns:
         out = out.join(g["student"].first())
     out = out.reset_index()
@@ -79,19 +85,27 @@ def _dominant(counts: pd.DataFrame) -> pd.Series:
                      index=counts.index)
 
 
+def _per_read(total: pd.Series, n_read: pd.Series) -> pd.Series:
+    """``total / n_read``, empty (NaN) where nothing was readable: no reading is not a zero."""
+    return (total / n_read.where(n_read > 0)).astype(float)
+
+
 def class_mood(bins: pd.DataFrame) -> pd.DataFrame:
-    """Per time bin: the share of observations whose dominant emotion is each label (sums to
-    1), mean engagement and confusion, and how many students were seen. Index: bin start (s).
+    """Per time bin: the share of *readable* observations whose dominant emotion is each label
+    (sums to 1; empty where none was readable), mean engagement (all observations) and confusion
+    (readable ones), how many students were seen, and ``read``: the share of observations whose
+    expression was readable (the engine's quality floor). Index: bin start (s).
     ``bins``: :func:`bin_observations` or :func:`db.aggregates.binned_observations`."""
-    cols = [*EMOTIONS, "engagement", "confusion", "students"]
+    cols = [*EMOTIONS, "engagement", "confusion", "students", "read"]
     if bins.empty:
         return pd.DataFrame(columns=cols, index=pd.Index([], name="bin", dtype=float))
     g = bins.groupby("bin", sort=True)
-    n = g["n"].sum()
-    mood = pd.DataFrame({e: g[f"n_{e}"].sum() / n for e in EMOTIONS})
+    n, n_read = g["n"].sum(), g["n_read"].sum()
+    mood = pd.DataFrame({e: _per_read(g[f"n_{e}"].sum(), n_read) for e in EMOTIONS})
     mood["engagement"] = g["engagement_sum"].sum() / n
-    mood["confusion"] = g["confusion_sum"].sum() / n
+    mood["confusion"] = _per_read(g["confusion_sum"].sum(), n_read)
     mood["students"] = g["student_id"].nunique()
+    mood["read"] = n_read / n
     mood.index = mood.index.astype(float)
     mood.index.name = "bin"
     return mood[cols]
@@ -109,7 +123,12 @@ def student_timeline(bins: pd.DataFrame, value: str = "engagement") -> pd.DataFr
     where a student was not seen."""
     if bins.empty:
         return pd.DataFrame()
-    cell = _dominant(bins) if value == "emotion" else bins[f"{value}_sum"] / bins["n"]
+    if value == "emotion":
+        cell = _dominant(bins).where(bins["n_read"] > 0)
+    elif value == "confusion":
+        cell = _per_read(bins["confusion_sum"], bins["n_read"])
+    else:
+        cell = bins[f"{value}_sum"] / bins["n"]
     table = pd.DataFrame({"student_id": bins["student_id"], "bin": bins["bin"].astype(float), "v": cell})
     table = table.pivot(index="student_id", columns="bin", values="v")
     table = table.reindex(index=_first_seen_order(bins), columns=sorted(bins["bin"].astype(float).unique()))
@@ -142,15 +161,15 @@ def student_summary(bins: pd.DataFrame, alert_counts: dict[int, int] | None = No
     if bins.empty:
         return pd.DataFrame(columns=cols)
     g = bins.groupby("student_id")
-    totals = g[["n", "engagement_sum", "confusion_sum", *(f"n_{e}" for e in EMOTIONS)]].sum()
+    totals = g[["n", "n_read", "engagement_sum", "confusion_sum", *(f"n_{e}" for e in EMOTIONS)]].sum()
     out = pd.DataFrame({
         "student": g["student"].first(),
         "first seen": g["t_min"].min().map(format_t),
         "last seen": g["t_max"].max().map(format_t),
         "observations": totals["n"],
         "engagement": (totals["engagement_sum"] / totals["n"]).round(2),
-        "confusion": (totals["confusion_sum"] / totals["n"]).round(2),
-        "most frequent emotion": _dominant(totals),
+        "confusion": _per_read(totals["confusion_sum"], totals["n_read"]).round(2),
+        "most frequent emotion": _dominant(totals).where(totals["n_read"] > 0, "not readable"),
     })
     counts = alert_counts or {}
     out["alerts"] = [counts.get(sid, 0) for sid in out.index]
@@ -161,11 +180,13 @@ def overall(bins: pd.DataFrame) -> dict[str, float]:
     """The whole session's figures: students seen, observations, last media time, mean
     engagement and confusion (weighted by observations, as over the raw rows)."""
     n = int(bins["n"].sum()) if not bins.empty else 0
+    n_read = int(bins["n_read"].sum()) if n else 0
     return {
         "students": int(bins["student_id"].nunique()) if n else 0, "observations": n,
         "end_t": float(bins["t_max"].max()) if n else 0.0,
         "engagement": float(bins["engagement_sum"].sum() / n) if n else float("nan"),
-        "confusion": float(bins["confusion_sum"].sum() / n) if n else float("nan"),
+        "confusion": float(bins["confusion_sum"].sum() / n_read) if n_read else float("nan"),
+        "read": n_read / n if n else float("nan"),  # share of observations whose expression counted
     }
 
 
@@ -179,11 +200,108 @@ def latest_per_student(frame: pd.DataFrame, window_s: float = 10.0) -> pd.DataFr
 
 
 def mood_now(latest: pd.DataFrame) -> dict[str, float]:
-    """Share of each emotion among the students seen just now, plus mean engagement/confusion."""
+    """Share of each emotion among the readable faces seen just now (all 0 when none is), mean
+    engagement of all of them and mean confusion of the readable ones (NaN when none is)."""
     if latest.empty:
         return {}
-    shares = latest["emotion"].value_counts(normalize=True)
+    read = latest
+    if "readable" in latest:
+        read = latest[latest["readable"].map(lambda v: v is None or pd.isna(v) or bool(v))]
+    shares = read["emotion"].value_counts(normalize=True)
     out = {e: float(shares.get(e, 0.0)) for e in EMOTIONS}
     out["engagement"] = float(latest["engagement"].mean())
-    out["confusion"] = float(latest["confusion"].mean())
+    out["confusion"] = float(read["confusion"].mean()) if len(read) else float("nan")
     return out
+
+
+# -- honest readings: coverage and each student's own baseline ------------------------------------
+
+# Why a reading was not counted (db.models.Observation.unreadable_reason), in a teacher's words.
+REASON_WORDS = {"small": "faces too small", "turned": "turned away", "down": "heads down", "blurred": "blurred",
+                "dark": "too dark", "unknown": "other reasons"}
+# ... and for one student's reading (the live page's tiles).
+READING_WORDS = {"small": "face too small", "turned": "turned away", "down": "head down", "blurred": "blurred",
+                 "dark": "too dark"}
+ABOVE_USUAL = 0.2  # a bin's confusion this far above the student's own usual counts as "above usual"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the time in view a face's expression could be read (the engine's quality floor)."""
+
+    observations: int
+    read: float  # share of observations whose expression was read
+    reasons: tuple[tuple[str, float], ...]  # (reason in words, share of all observations), largest first
+    measured: bool  # False: every observation was recorded before the engine measured face quality
+
+    def sentence(self) -> str:
+        """"Emotion read for 62 % of student-minutes in view; otherwise faces too small (30 %) ..."."""
+        if not self.measured:
+            return ("This session was analysed before the engine measured face quality: every reading counts, "
+                    "including small or turned-away faces.")
+        head = f"Emotion read for {self.read:.0%} of student-minutes in view"
+        if not self.reasons:
+            return head + "."
+        parts = [f"{words} ({share:.0%})" for words, share in self.reasons]
+        rest = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+        return f"{head}; otherwise {rest}."
+
+
+def coverage(counts: dict[str | None, int]) -> Coverage | None:
+    """From :func:`db.aggregates.quality_counts`; None without observations."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    unmeasured = counts.get("unmeasured", 0)
+    read = (counts.get(None, 0) + unmeasured) / total
+    reasons = sorted(((REASON_WORDS.get(k, REASON_WORDS["unknown"]), v / total) for k, v in counts.items()
+                      if k not in (None, "unmeasured") and v), key=lambda kv: -kv[1])
+    return Coverage(total, read, tuple(reasons), measured=unmeasured < total)
+
+
+def _confusion_cells(bins: pd.DataFrame) -> pd.DataFrame:
+    """Per (bin, student): readable confusion mean, only where something was readable."""
+    cells = bins.assign(value=_per_read(bins["confusion_sum"], bins["n_read"]))
+    return cells[cells["n_read"] > 0]
+
+
+def baseline_timeline(bins: pd.DataFrame) -> pd.DataFrame:
+    """:func:`student_timeline` of confusion minus the student's own usual (the median of their
+    readable bins): 0 = as usual for them, + = more confused-looking than usual."""
+    table = student_timeline(bins, "confusion")
+    if table.empty:
+        return table
+    return table.sub(table.median(axis=1, skipna=True), axis=0)
+
+
+def student_baseline(bins: pd.DataFrame) -> pd.DataFrame:
+    """One row per student (order of first appearance): how much of their time in view their
+    expression was read, their usual (most frequent) emotion and how often they showed another,
+    their usual confusion (median over the bins where they were readable), the highest bin above
+    it and the share of their readable bins at least :data:`ABOVE_USUAL` above it. A student whose
+    resting face reads "sad" has a high usual and is not "above usual" all lesson."""
+    cols = ["student", "emotion read", "usual emotion", "another emotion", "usual confusion",
+            "highest above usual", f"time {ABOVE_USUAL:.1f}+ above usual"]
+    if bins.empty:
+        return pd.DataFrame(columns=cols)
+    g = bins.groupby("student_id")
+    totals = g[["n", "n_read", *(f"n_{e}" for e in EMOTIONS)]].sum()
+    usual = _dominant(totals)
+    n_usual = pd.Series([totals.loc[sid, f"n_{e}"] for sid, e in usual.items()], index=totals.index)
+    cells = _confusion_cells(bins)
+    median = cells.groupby("student_id")["value"].median()
+    deviation = cells["value"] - cells["student_id"].map(median)
+    dev = pd.DataFrame({"student_id": cells["student_id"], "d": deviation}).groupby("student_id")["d"]
+    read = totals["n_read"] > 0
+    out = pd.DataFrame({
+        "student": g["student"].first(),
+        "emotion read": (totals["n_read"] / totals["n"]).map(lambda v: f"{v:.0%}"),
+        "usual emotion": usual.where(read, "not readable"),
+        "another emotion": _per_read(totals["n_read"] - n_usual, totals["n_read"]).map(
+            lambda v: "-" if pd.isna(v) else f"{v:.0%}"),
+        "usual confusion": median.reindex(totals.index).round(2),
+        "highest above usual": dev.max().reindex(totals.index).round(2),
+        f"time {ABOVE_USUAL:.1f}+ above usual": (dev.apply(lambda d: (d >= ABOVE_USUAL).mean())
+                                                 .reindex(totals.index).map(lambda v: "-" if pd.isna(v) else f"{v:.0%}")),
+    })
+    return out.loc[_first_seen_order(bins), cols].reset_index(drop=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,11 +38,12 @@ def _time_axis(fig: go.Figure, seconds: Sequence[float]) -> None:
 
 
 def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, str]] = (),
-                bin_s: float = 0.0, height: int = 460, emotions: bool = True) -> go.Figure:
-    """Class mood over time in two panels on one time axis: above, the share of faces showing
-    each emotion (stacked areas); below, mean engagement and confusion (lines). Alert spans
-    (start, end, kind) are shaded across both. ``emotions=False`` (an attention-only session):
-    mean engagement alone, in one panel."""
+                bin_s: float = 0.0, height: int = 460, emotions: bool = True, note: str = "") -> go.Figure:
+    """Class mood over time in two panels on one time axis: above, the share of readable faces
+    showing each emotion (stacked areas); below, mean engagement and confusion (lines). Alert spans
+    (start, end, kind) are shaded across both. ``note`` (the coverage of readable faces) is written
+    on the chart, so that a saved or printed chart keeps it. ``emotions=False`` (an attention-only
+    session): mean engagement alone, in one panel."""
     if not emotions:
         return engagement_figure(mood, alert_spans, bin_s=bin_s, height=min(height, 340))
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
@@ -67,6 +69,11 @@ def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, st
         height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
         legend={"orientation": "h", "yanchor": "top", "y": -0.16 if height >= 400 else -0.15, "traceorder": "normal"},
     )
+    if note:  # above the alert labels, wrapped: plotly does not wrap an annotation itself
+        lines = textwrap.wrap(note, 110)
+        fig.add_annotation(x=0, xref="paper", xanchor="left", y=1.0, yref="paper", yanchor="bottom", yshift=16,
+                           text="<br>".join(lines), showarrow=False, align="left", font={"size": 11, "color": "#555"})
+        fig.update_layout(margin={"t": 36 + 15 * len(lines)})
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="share of faces", row=1, col=1)
     fig.update_yaxes(range=[0, 1], title_text="score (0-1)", row=2, col=1)
     _time_axis(fig, mood.index.to_numpy())
@@ -112,6 +119,12 @@ def timeline_heatmap(table: pd.DataFrame, value: str, bin_s: float = 0.0) -> go.
             z=codes.to_numpy(dtype=float), x=x, y=y, zmin=-0.5, zmax=n - 0.5, colorscale=scale,
             text=table.fillna("not seen").to_numpy(), hovertemplate="%{y}: %{text}<extra></extra>",
             colorbar={"tickvals": list(range(n)), "ticktext": list(EMOTIONS), "title": "emotion"},
+        ))
+    elif value == "baseline":  # confusion minus the student's own usual: 0 = as usual for them
+        fig = go.Figure(go.Heatmap(
+            z=table.to_numpy(dtype=float), x=x, y=y, zmin=-0.5, zmax=0.5, zmid=0, colorscale="RdBu_r",
+            hovertemplate="%{y}: %{z:+.2f} against their usual<extra></extra>",
+            colorbar={"title": "vs usual"},
         ))
     else:
         colors = "RdYlGn" if value == "engagement" else "Purples"

@@ -254,6 +254,12 @@ def binned(factory: sessionmaker, session_id: int, bin_s: float, since_t: float 
     return bins
 
 
+def quality_counts(factory: sessionmaker, session_id: int) -> dict[str | None, int]:
+    """Observations by readability (:func:`db.aggregates.quality_counts`): the report's coverage note."""
+    with reading(factory) as s:
+        return aggregates.quality_counts(s, session_id)
+
+
 def last_observation_t(factory: sessionmaker, session_id: int) -> float | None:
     """Media time of the session's latest observation; None when it has none."""
     with reading(factory) as s:

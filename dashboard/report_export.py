@@ -47,6 +47,8 @@ class ReportContent:
     disengaged: pd.DataFrame
     alerts: pd.DataFrame
     alert_spans: list[tuple[float, float, str]] = field(default_factory=list)  # whole-class alerts, shaded
+    coverage: str = ""  # analytics.Coverage.sentence(): how much of the time expressions were readable
+    baseline: pd.DataFrame | None = None  # analytics.student_baseline; None for an attention-only session
 
 
 def _facts(session: SessionInfo) -> list[tuple[str, str]]:
@@ -62,11 +64,16 @@ def _facts(session: SessionInfo) -> list[tuple[str, str]]:
     ]
 
 
+BASELINE_HEADING = "Compared with each student's usual"
+
+
 def _tables(content: ReportContent) -> list[tuple[str, pd.DataFrame]]:
     """The report's tables, in order; an attention-only session has no "most confused" one."""
     tables = [("Most confused moments", content.confused)] if content.confused is not None else []
-    return tables + [("Least engaged moments", content.disengaged), ("Students", content.summary),
-                     ("Alerts", content.alerts)]
+    tables += [("Least engaged moments", content.disengaged), ("Students", content.summary)]
+    if content.baseline is not None:
+        tables.append((BASELINE_HEADING, content.baseline))
+    return tables + [("Alerts", content.alerts)]
 
 
 def html_report(content: ReportContent) -> str:
@@ -80,6 +87,7 @@ def html_report(content: ReportContent) -> str:
         f"<h1>Class report: {html.escape(s.title)}</h1><table>",
         *(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _facts(s)),
         "</table>",
+        f"<p><strong>Readable faces:</strong> {html.escape(content.coverage)}</p>" if content.coverage else "",
     ]
     first = True
     for heading, fig in content.figures.items():
@@ -156,6 +164,8 @@ def pdf_report(content: ReportContent) -> bytes:
     pdf.set_font(family, "", 10)
     for k, v in _facts(content.session):
         pdf.cell(0, 6, f"{k}: {v}", new_x="LMARGIN", new_y="NEXT")
+    if content.coverage:
+        pdf.multi_cell(0, 6, f"Readable faces: {content.coverage}", new_x="LMARGIN", new_y="NEXT")
     if not content.mood.empty:
         pdf.image(io.BytesIO(_mood_png(content.mood, content.bin_s, content.alert_spans, content.session.emotions)),
                   w=260)
@@ -168,6 +178,7 @@ def pdf_report(content: ReportContent) -> bytes:
             continue
         with pdf.table(text_align="LEFT") as t:
             t.row([str(c) for c in table.columns])
-            for row in table.astype(str).itertuples(index=False):
+            # An empty value (NaN: nothing readable) prints as "-"; pandas 3 keeps NaN through astype(str).
+            for row in table.astype(object).where(table.notna(), "-").astype(str).itertuples(index=False):
                 t.row(list(row))
     return bytes(pdf.output())
