@@ -24,5 +24,6 @@ def title_editor(factory: sessionmaker, viewer: repo.Viewer, session_id: int, ti
                 st.error(f"Not saved: {exc}.", icon=":material/block:")
                 return
             ui.flash(f"Session #{session_id} is now called {saved}.")
+            st.session_state[ui.RETITLED_KEY] = True
             st.rerun()
 

@@ -102,6 +102,20 @@ def forget_chosen_session() -> None:
     st.query_params.pop("session", None)
 
 
+RETITLED_KEY = "session_retitled"  # a session was just renamed: its picker must show the new title
+
+
+def relabel_choice(key: str, value: object) -> bool:
+    """After a session was renamed (:data:`RETITLED_KEY`), put the selectbox ``key``'s choice in the
+    session state before it is drawn, so the browser shows the new title (it keeps showing the
+    chosen option's old label otherwise, until the next click). True when done: the selectbox is
+    then drawn with index 0."""
+    if not st.session_state.pop(RETITLED_KEY, False):
+        return False
+    st.session_state[key] = value
+    return True
+
+
 def pick_session(sessions: Sequence[SessionInfo], key: str, label: str = "Class session") -> SessionInfo:
     """A session selectbox that starts at ``?session=ID`` when given (else at the session picked
     last on another page) and keeps the URL in step, so a report can be linked to."""
@@ -111,6 +125,8 @@ def pick_session(sessions: Sequence[SessionInfo], key: str, label: str = "Class 
         wanted = st.session_state.get(CHOSEN_SESSION_KEY)
     index = ids.index(wanted) if wanted in ids else 0
     by_id = {s.id: s for s in sessions}
+    if relabel_choice(key, ids[index]):
+        index = 0  # the value comes from the session state; an index too would be a conflict
     chosen = st.selectbox(label, ids, index=index, key=key,
                           format_func=lambda i: by_id[i].label if i in by_id else f"#{i}")
     if chosen not in by_id:  # a widget value from an earlier list (or forged): only listed sessions are shown

@@ -121,7 +121,9 @@ for r in rows:
 st.subheader("Rename a session")
 by_id = {r.id: r for r in rows}
 default = chosen if (chosen := ui.chosen_session()) in by_id else rows[-1].id
-which = st.selectbox("Session", list(by_id), key="overview_rename_which", index=list(by_id).index(default),
+relabelled = ui.relabel_choice("overview_rename_which", default)  # just renamed: the picker shows the new title
+which = st.selectbox("Session", list(by_id), key="overview_rename_which",
+                     index=0 if relabelled else list(by_id).index(default),
                      format_func=lambda i: f"#{i} {by_id[i].title} ({by_id[i].started_at:%Y-%m-%d %H:%M})")
 if which not in by_id:  # a choice from before the dates changed
     which = default
