@@ -214,8 +214,10 @@ def engine_runs(tmp_path_factory):
         recorded = recorder.start(source.info, "test", 5.0, title="lesson.mp4", course="Algebra 2")
     recorder.finish(SessionStatus.complete, "", video_seconds=0.4, frames=2)
     before = datetime.utcnow().replace(second=0, microsecond=0)
-    assert cli.main(["live", "--stream", str(video), "--db", url, "--no-emotions", "--no-progress",
-                     "--course", "Algebra 2"]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("engine.sources.LIVE_RETRY_SECONDS", 0.2)  # the replay's end is its end: no reconnection wait
+        assert cli.main(["live", "--stream", str(video), "--db", url, "--no-emotions", "--no-progress",
+                         "--course", "Algebra 2"]) == 0
     with connect(url)() as s:
         live = max(repo.list_sessions(s), key=lambda cs: cs.id)
         return url, video, before, recorded, repo.get_session(s, recorded).source_sha256, live.title, live.source_sha256
