@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from dashboard.analytics import format_t
 
-COLORS = ("#1f77b4", "#d62728")  # kept, merged: the same two colours in the cards and the chart
+COLORS = ("#1f77b4", "#d62728")  # kept, merged
 
 
 @dataclass(frozen=True)
@@ -49,25 +50,35 @@ def card_lines(track: Track) -> list[str]:
     seen = (f"seen from {format_t(track.first_seen)} to {format_t(track.last_seen)}"
             if track.first_seen is not None else "never seen")
     engagement = f"mean engagement {track.engagement:.2f}" if track.engagement is not None else "no engagement reading"
-    return [seen, f"{track.observations:,} observations", engagement, f"{track.alerts} alerts"]
+    alerts = "1 alert" if track.alerts == 1 else f"{track.alerts} alerts"
+    return [seen, f"{track.observations:,} observations", engagement, alerts]
 
 
-def timeline_figure(bins: pd.DataFrame, pair: Sequence[Track], bin_s: float, height: int = 260) -> go.Figure:
-    """Engagement per bin of the two students on one time axis; bins without a sighting are gaps."""
-    fig = go.Figure()
+def _nice_step(span: float) -> float:
+    step = max(1.0, span / 8)
+    return next((n for n in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600) if n >= step), 3600)
+
+
+def timeline_figure(bins: pd.DataFrame, pair: Sequence[Track], bin_s: float) -> go.Figure:
+    """Engagement per bin of each student in its own row, on one shared time axis; a bin without a
+    sighting is a gap, so tracks that take turns and tracks that overlap are told apart at a glance."""
+    fig = make_subplots(rows=len(pair), cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=[t.name for t in pair])
     if bins.empty:
         return fig
     grid = np.arange(0.0, float(bins["bin"].max()) + bin_s, bin_s)
-    for track, color in zip(pair, COLORS, strict=False):
+    for row, (track, color) in enumerate(zip(pair, COLORS, strict=False), start=1):
         rows = bins[bins["student_id"] == track.student_id].groupby("bin")[["n", "engagement_sum"]].sum()
         series = (rows["engagement_sum"] / rows["n"]).reindex(grid)  # NaN: not in view, drawn as a gap
         fig.add_trace(go.Scatter(x=grid + bin_s / 2, y=series, name=track.name, mode="lines+markers",
                                  connectgaps=False, line={"color": color, "width": 2}, marker={"size": 4},
-                                 hovertemplate=f"{track.name}: %{{y:.2f}}<extra></extra>"))
-    step = max(bin_s, float(grid[-1]) / 8 if len(grid) else bin_s)
-    ticks = np.arange(0.0, float(grid[-1]) + bin_s + step, step)
-    fig.update_xaxes(tickvals=ticks, ticktext=[format_t(t) for t in ticks], title_text="time in the recording")
-    fig.update_yaxes(range=[0, 1], title_text="engagement (0-1)")
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10}, hovermode="x unified",
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02})
+                                 hovertemplate=f"{track.name}: %{{y:.2f}}<extra></extra>"), row=row, col=1)
+        fig.update_yaxes(range=[0, 1.05], title_text="engagement", row=row, col=1)
+    end = float(grid[-1]) + bin_s
+    step = _nice_step(end)
+    ticks = np.arange(0.0, end + step, step)
+    fig.update_xaxes(tickvals=ticks, ticktext=[format_t(t) for t in ticks], range=[0, end])
+    fig.update_xaxes(title_text="time in the recording", row=len(pair), col=1)
+    fig.update_layout(height=150 * len(pair) + 80, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      showlegend=False, hovermode="x unified")
     return fig

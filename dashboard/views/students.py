@@ -82,8 +82,8 @@ def comparison(keep: int, gone: int) -> None:
             for line in merge_compare.card_lines(track):
                 st.caption(line)
     st.plotly_chart(merge_compare.timeline_figure(fine, pair, bin_s), key=f"merge_timeline_{generation}")
-    st.caption("Engagement over time; a gap is a time the student was not in view. One person tracked twice "
-               "shows two lines that take turns; two people show lines that run side by side.")
+    st.caption("Engagement over time, one row per student; a gap is a time the student was not in view. One "
+               "person tracked twice shows lines that take turns; two people show lines that run at the same time.")
 
 
 st.subheader("Merge two tracks")
@@ -136,7 +136,8 @@ if merges:
         text, button = st.columns([4, 1])
         anyway = f"; seen together in {m.co_present_frames:,} frames" if m.co_present_frames else ""
         text.markdown(f"{ui.plain(m.merged)} merged into {ui.plain(m.kept)} by {ui.plain(m.username or 'someone')} "
-                      f"on {m.created_at:%Y-%m-%d %H:%M} ({m.observations:,} observations, {m.alerts} alerts{anyway})")
+                      f"on {m.created_at:%Y-%m-%d %H:%M} ({m.observations:,} observations, "
+                      f"{'1 alert' if m.alerts == 1 else f'{m.alerts} alerts'}{anyway})")
         later = m.keep_id in blocked
         if later:
             text.caption(f"{ui.plain(m.kept)} was merged into another student afterwards: undo that merge first.")
