@@ -32,6 +32,18 @@ REFERENCES = (
 
 
 @dataclass(frozen=True)
+class CardEvaluation:
+    """A card's full evaluation section (``python -m training evaluate --write-card``)."""
+
+    accuracy: float
+    top2: float
+    n: int
+    per_class: dict  # label -> {precision, recall, f1, support}
+    confusion: list  # rows = truth, columns = predicted, EMOTIONS order
+    command: str = ""  # how it was made, when the card says
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     path: Path
@@ -40,6 +52,17 @@ class ModelCard:
     def accuracy(self, key: str = "private_test") -> float | None:
         part = self.raw.get(key) or {}
         return part.get("accuracy")
+
+    def evaluation(self, key: str = "private_test") -> CardEvaluation | None:
+        """The section's confusion matrix and per-class figures; None for a card written before
+        cards carried them (accuracy and recall only)."""
+        part = self.raw.get(key) or {}
+        confusion, per_class = part.get("confusion"), part.get("per_class")
+        if not (isinstance(confusion, list) and confusion and isinstance(per_class, dict) and per_class):
+            return None
+        n = part.get("n") or sum(sum(row) for row in confusion)
+        return CardEvaluation(float(part["accuracy"]), float(part.get("top2") or 0.0), int(n), per_class, confusion,
+                              str((self.raw.get("evaluated_with") or {}).get(key, "")))
 
     @property
     def parameters(self) -> int | None:

@@ -266,14 +266,14 @@ def test_model_page_shows_the_confusion_matrix_both_ways(admin_app):
     at = admin_app
     at.switch_page("views/model.py").run()
     charts = at.get("plotly_chart")
-    assert len(charts) == 2  # comparison with published figures, confusion matrix
+    assert len(charts) == 3  # comparison with published figures, the shipped model's card, the stored evaluation
     assert "Kaggle 2013 winner" in charts[0].proto.spec
     assert {m.label: m.value for m in at.metric}["Faces"] == "3,589"
     per_class = table(at, "emotion", "precision", "recall", "f1")
     assert list(per_class["emotion"]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
-    assert '"texttemplate":"%{text}"' in charts[1].proto.spec and '"text":[["295"' in charts[1].proto.spec
+    assert '"texttemplate":"%{text}"' in charts[2].proto.spec and '"text":[["295"' in charts[2].proto.spec
     at.toggle(key="confusion_normalise").set_value(True).run()
-    assert '"text":[["60%"' in at.get("plotly_chart")[1].proto.spec
+    assert '"text":[["60%"' in at.get("plotly_chart")[2].proto.spec
 
 
 # --- changes that reach the database ------------------------------------------------------------
