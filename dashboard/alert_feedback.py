@@ -102,6 +102,13 @@ def thresholds(cfg: EngineConfig) -> dict[str, str]:
     }
 
 
+def short_thresholds(cfg: EngineConfig) -> dict[str, str]:
+    """The numbers that decide each kind of alert, short enough for a table cell."""
+    a = cfg.alerts
+    hysteresis = f"opens at {a.on_threshold:g} held {a.min_on_s:g} s, ends at {a.off_threshold:g} held {a.min_off_s:g} s"
+    return {"disengaged": hysteresis, "confused": hysteresis, "absent": f"unseen for {a.absent_s:g} s"}
+
+
 def admin_section(factory: sessionmaker) -> None:
     """The model page's "Alerts as teachers marked them": per kind, how many alerts were marked and
     the share marked right, beside the thresholds in use."""
@@ -109,9 +116,10 @@ def admin_section(factory: sessionmaker) -> None:
     with ui.explained_database_errors():
         rows = feedback(factory)
     try:
-        rules = thresholds(load_config())
+        cfg = load_config()
+        rules, short = thresholds(cfg), short_thresholds(cfg)
     except ConfigError:
-        rules = {}
+        rules, short = {}, {}
     kinds = sorted({r.kind for r in rows} | set(rules))
     by_kind = {r.kind: r for r in rows}
     table = pd.DataFrame([{
@@ -120,10 +128,11 @@ def admin_section(factory: sessionmaker) -> None:
         "alerts marked": by_kind[kind].marked if kind in by_kind else 0,
         "marked right": (f"{by_kind[kind].share_right:.0%} of {by_kind[kind].marks}"
                          if kind in by_kind and by_kind[kind].marks else "-"),
-        "thresholds in use": rules.get(kind, "-"),
+        "thresholds in use": short.get(kind, "-"),
     } for kind in kinds], columns=["alert kind", "alerts raised", "alerts marked", "marked right", "thresholds in use"])
-    st.dataframe(table, hide_index=True, key="alert_feedback_table",
-                 column_config={"thresholds in use": st.column_config.TextColumn(width="large")})
+    st.dataframe(table, hide_index=True, key="alert_feedback_table")
+    for kind, rule in rules.items():
+        st.markdown(f"- **{kind}**: {rule}")  # our own words and numbers: nothing to escape
     st.caption("Teachers mark alerts right or wrong in the live feed and in the report. A kind often marked wrong "
                "raises alerts too easily: its thresholds are in the engine's settings (engine/config.toml, "
                "[alerts] and [scoring]).")

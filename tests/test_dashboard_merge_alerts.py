@@ -229,7 +229,8 @@ def test_an_alert_marked_wrong_in_the_report_is_stored_and_counted_on_the_model_
     assert table.loc["disengaged", "alerts raised"] == 2 and table.loc["disengaged", "alerts marked"] == 2
     assert table.loc["disengaged", "marked right"] == "50% of 2"
     assert table.loc["confused", "alerts marked"] == 0 and table.loc["confused", "marked right"] == "-"
-    assert "at or above 0.6" in table.loc["confused", "thresholds in use"]  # engine/config.toml's [alerts]
+    assert table.loc["confused", "thresholds in use"] == "opens at 0.6 held 5 s, ends at 0.4 held 5 s"  # config.toml
+    assert "0 at 0.4 and 1 at 0.8 of fear+sad+angry+surprise" in shown(at, "markdown")  # the rules in full
 
 
 def test_an_alert_is_marked_right_in_the_live_feed(tmp_path, monkeypatch):
