@@ -52,13 +52,16 @@ def shown_at(images: np.ndarray, side: int) -> np.ndarray:
 
 def fer_part(args, cfg) -> None:
     part = load_data(args.data).split("PublicTest")
+    if args.limit and args.limit < len(part):  # a random subset, the same every run
+        keep = np.random.default_rng(1).choice(len(part), size=args.limit, replace=False)
+        part = type(part)(part.images[keep], part.labels[keep], part.usage[keep], 0, part.source)
     model = load_model(args.model)
     flip = cfg.classify.flip_average
     labels = part.labels
     full = float((predict(model, part.images, tta=flip).argmax(1) == labels).mean())
     print(f"\nFER2013 PublicTest, {len(labels)} faces, {Path(args.model).name}, flip_average={flip}: accuracy {full:.3f}")
     print("face shown at   box side   accuracy   share of full accuracy")
-    for side in (12, 16, 20, 24, 28, 32, 40, 48):
+    for side in args.sides:
         acc = float((predict(model, shown_at(part.images, side), tta=flip).argmax(1) == labels).mean())
         print(f"  {side:3d} px        {side * BOX_PER_PICTURE:5.1f} px    {acc:.3f}      {acc / full:.2f}")
 
@@ -142,6 +145,8 @@ def main() -> int:
     ap.add_argument("--data", default=str(SHARED_DATA))
     ap.add_argument("--config", default=None)
     ap.add_argument("--faces", type=int, default=1500, help="PublicTest faces the face mesh reads")
+    ap.add_argument("--limit", type=int, default=0, help="PublicTest faces to use (0 = all)")
+    ap.add_argument("--sides", type=int, nargs="+", default=[12, 16, 20, 24, 28, 32, 40, 48])
     ap.add_argument("--no-fer", action="store_true")
     ap.add_argument("--no-real", action="store_true")
     args = ap.parse_args()

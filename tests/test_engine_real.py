@@ -53,9 +53,57 @@ def test_a_one_person_clip_gives_exactly_one_student(clip, model, tmp_path):
     assert summary.students == 1
 
 
-def test_a_panning_classroom_camera_gives_about_its_25_people(model, tmp_path):
-    summary, _ = _run(_real("classroom_pan.mp4"), model, tmp_path)
+@pytest.fixture(scope="module")
+def classroom(model, tmp_path_factory):
+    """One engine run of the panning classroom clip, shared by the tests that read its session."""
+    return _run(_real("classroom_pan.mp4"), model, tmp_path_factory.mktemp("classroom"))
+
+
+def test_a_panning_classroom_camera_gives_about_its_25_people(classroom):
+    summary, _ = classroom
     assert 20 <= summary.students <= 30  # ~25 different people over the clip, within 20 %
+
+
+def test_the_classroom_clip_records_its_evidence_and_the_report_says_how_much_was_readable(classroom, tmp_path,
+                                                                                            monkeypatch):
+    """Issue 14: every observation carries its quality and a verdict; the unreadable ones (small
+    far faces, heads down over books) claim no emotion or confusion; the report's coverage note
+    says how much was read and why not the rest."""
+    import re
+
+    from dashboard_support import APP, password_hash
+    from sqlalchemy import func, select
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.auth import USER_KEY, SignedInUser
+    from dashboard.config import ENV_DB, ENV_UPLOADS
+    from db import repository as repo
+
+    summary, db = classroom
+    with connect(db)() as s:
+        o = Observation
+        rows = s.execute(select(o.readable, o.unreadable_reason, o.emotion, o.confusion, o.blur, o.brightness,
+                                o.contrast, o.detector_score)).all()
+        reasons = dict(s.execute(select(o.unreadable_reason, func.count()).group_by(o.unreadable_reason)).all())
+    assert len(rows) == summary.faces > 0
+    assert all(r.readable is not None and r.blur is not None and r.brightness is not None and r.contrast is not None
+               and 0 < r.detector_score <= 1 for r in rows)
+    assert all(r.unreadable_reason is None for r in rows if r.readable)
+    assert all(r.emotion is None and r.confusion is None for r in rows if not r.readable)
+    unread = sum(1 for r in rows if not r.readable)
+    print(f"classroom_pan: {len(rows)} readings, {unread / len(rows):.0%} unreadable: {reasons}")
+    assert 0 < unread < len(rows)  # small far faces are not read; the near ones are
+    with connect(db)() as s:
+        repo.add_user(s, "admin", password_hash(), "admin")
+    monkeypatch.setenv(ENV_DB, db)
+    monkeypatch.setenv(ENV_UPLOADS, str(tmp_path / "uploads"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[USER_KEY] = SignedInUser("admin", "admin")
+    at.switch_page("views/report.py").run()
+    assert not at.exception, at.exception
+    note = next(c.value for c in at.caption if "Emotion read for" in c.value)
+    share = f"{(len(rows) - unread) / len(rows):.0%}"
+    assert re.search(rf"Emotion read for {share} of student-minutes in view; otherwise ", note), note
 
 
 def test_photos_without_faces_give_none(model, tmp_path):
