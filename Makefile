@@ -10,6 +10,8 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 PORT ?= 8501
 DB_URL ?= sqlite:///classroom.db
+# Test processes (pytest-xdist; a file's tests stay in one process, which its fixtures expect).
+TEST_WORKERS ?= 2
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_VIDEO := assets/demo_class.mp4
@@ -65,8 +67,8 @@ run: venv apt-run ## analyse the demo class once, then serve the dashboard on PO
 	$(PY) -m engine process $(DEMO_VIDEO) --db $(DB_URL) --title "Demo class" --if-missing
 	$(PY) -m dashboard --port $(PORT) --db $(DB_URL)
 
-test: dev-venv apt-test ## run the whole test suite
-	$(PY) -m pytest -q --durations=15
+test: dev-venv apt-test ## run the whole test suite (TEST_WORKERS processes; 1: one process)
+	$(PY) -m pytest -q --durations=15 $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 lint: dev-venv ## check the code style with ruff
 	$(PY) -m ruff check .

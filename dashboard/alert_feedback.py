@@ -27,7 +27,7 @@ def _save(factory: sessionmaker, viewer: Viewer, alert_id: int, key: str) -> Non
         data.mark_alert(factory, alert_id, viewer, None if choice is None else choice == "right", note)
         st.session_state.pop(f"{key}_problem", None)
     except data.DatabaseProblem as problem:
-        st.session_state[f"{key}_problem"] = str(problem)
+        st.session_state[f"{key}_problem"] = problem.for_teacher
 
 
 def mark_control(factory: sessionmaker, viewer: Viewer, alert: data.AlertInfo, mark: data.MarkInfo | None,

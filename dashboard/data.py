@@ -21,11 +21,14 @@ from db.models import Alert, SessionStatus, Student, StudentMerge
 
 
 class DatabaseProblem(Exception):
-    """``kind`` is "busy" (try again), "outdated" (made by an older version) or "unusable"."""
+    """``kind`` is "busy" (try again), "outdated" (made by an older version) or "unusable".
+    ``str()`` is the admin's message (the database's masked URL and the command that fixes it);
+    ``for_teacher`` says the same without anything about the server."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, for_teacher: str = ""):
         super().__init__(message)
         self.kind = kind
+        self.for_teacher = for_teacher or message
 
 
 def explain(exc: Exception, url: str = "") -> DatabaseProblem:
@@ -33,14 +36,18 @@ def explain(exc: Exception, url: str = "") -> DatabaseProblem:
     low = text.lower()
     where = f" ({safe_url(url)})" if url else ""
     if "locked" in low or "busy" in low:
-        return DatabaseProblem("busy", f"The database is busy{where}: the engine is writing a batch. Try again in a moment.")
+        busy = "The database is busy{}: the engine is writing a batch. Try again in a moment."
+        return DatabaseProblem("busy", busy.format(where), busy.format(""))
     if "no such table" in low or "no such column" in low or "undefined column" in low or "does not exist" in low:
         return DatabaseProblem(
             "outdated",
             f"The database{where} was made by an older version of this software ({text}). "
-            f"Upgrade it in place with: python -m db upgrade --db {url or 'URL'}",
+            f"Upgrade it in place with: python -m db upgrade --db {safe_url(url) if url else 'URL'}",
+            "The database was made by an older version of this software. Ask your admin to upgrade it "
+            "(python -m db upgrade).",
         )
-    return DatabaseProblem("unusable", f"Cannot read the database{where}: {text}")
+    return DatabaseProblem("unusable", f"Cannot read the database{where}: {text}",
+                           "Cannot read the database just now. If this persists, tell your admin.")
 
 
 def open_database(url: str) -> sessionmaker:

@@ -10,6 +10,7 @@ import numpy as np
 from db import connect
 from db import repository as repo
 from db.models import SessionStatus, utcnow
+from engine.config import load_config
 
 EMOTIONS = repo.EMOTION_COLUMNS
 # FER2013 PrivateTest class sizes (3,589 faces), for a plausible stored evaluation.
@@ -32,6 +33,7 @@ def seed_demo(url: str, students: int = 6, seconds: float = 120.0, fps: float = 
     Student 3 looks away from 30 s to 60 s, and Student 6 arrives late (at 20 s).
     """
     rng = np.random.default_rng(7)
+    floor = load_config().quality  # the shipped floor: the demo reads faces as the engine would
     factory = connect(url)
     with factory() as s:
         cs = repo.start_session(
@@ -60,12 +62,20 @@ def seed_demo(url: str, students: int = 6, seconds: float = 120.0, fps: float = 
                 engagement = float(np.clip(rng.normal(0.2 if away else 0.78 - 0.18 * confusing, 0.06), 0, 1))
                 negative = float(p[[0, 2, 4, 5]].sum())  # angry, fear, sad, surprise
                 confusion = float(np.clip(0.1 + 0.5 * confusing + 0.3 * negative + rng.normal(0, 0.05), 0, 1))
+                # As the engine records them (engine/quality.py): a face turned past the floor's
+                # yaw is not read, so it has no emotion and no confusion, only attention.
+                readable = abs(yaw) <= floor.max_yaw_deg
                 rows.append({
                     "student_id": sid, "t": t, "wall_time": start_wall + timedelta(seconds=t),
-                    **{e: float(v) for e, v in zip(EMOTIONS, p, strict=True)}, "emotion": EMOTIONS[int(p.argmax())],
+                    **{e: float(v) for e, v in zip(EMOTIONS, p, strict=True)},
+                    "emotion": EMOTIONS[int(p.argmax())] if readable else None,
                     "box_x": 80 + 150 * i, "box_y": 120 + int(rng.integers(-3, 4)), "box_w": 90, "box_h": 90,
                     "yaw": yaw, "pitch": float(rng.normal(-5, 4)), "eye_openness": eyes,
-                    "engagement": engagement, "confusion": confusion,
+                    "engagement": engagement, "confusion": confusion if readable else None,
+                    "detector_score": float(np.clip(rng.normal(0.9, 0.04), 0.5, 1.0)),
+                    "blur": float(rng.normal(900, 120)), "brightness": float(rng.normal(120, 10)),
+                    "contrast": float(rng.normal(45, 5)), "readable": readable,
+                    "unreadable_reason": None if readable else "turned",
                 })
             if len(rows) >= 500:
                 repo.write_batch(s, cs.id, rows, video_seconds=t, frames_analyzed=k + 1)

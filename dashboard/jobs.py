@@ -7,6 +7,7 @@ run's session as soon as the engine has made it, filing an upload's session unde
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -20,6 +21,8 @@ from sqlalchemy.orm import sessionmaker
 from dashboard import data, engine_cli
 from db import repository as repo
 from db.models import ClassSession, Course, SessionStatus
+
+log = logging.getLogger(__name__)
 
 REAP_S = 0.5  # how often the reaper looks at the running engines
 CLOCK_SLACK_S = 2.0  # a live session started this long before its engine's Popen is still that engine's
@@ -107,19 +110,32 @@ class JobRegistry:
         while True:
             with self._lock:
                 jobs = list(self._jobs.values())
-            ended = [job for job in jobs if not job.running]  # poll() collects the exit status: no zombie
+            ended = [job for job in jobs if not _still_running(job)]  # poll() collects the exit status: no zombie
             with self._lock:
                 for job in ended:
                     self._jobs.pop(job.id, None)
             claimed = {j.session_id for j in jobs if j.session_id is not None}
             for job in jobs:
                 if job.session_id is None:
-                    _find_session(job, claimed)
+                    try:
+                        _find_session(job, claimed)
+                    except Exception:  # noqa: BLE001 - the others are still reaped; this one is tried again
+                        log.exception("could not find the session of engine job %s", job.id)
             with self._lock:
                 if not self._jobs:
                     self._reaper = None
                     return
             time.sleep(REAP_S)
+
+
+def _still_running(job: Job) -> bool:
+    """Whether the job's engine runs; a handle that cannot say is dropped rather than allowed to end
+    the reaper (which would leave every later engine unreaped)."""
+    try:
+        return bool(job.running)
+    except Exception:  # noqa: BLE001 - one broken handle must not stop the others being reaped
+        log.exception("dropping engine job %s: its state cannot be read", job.id)
+        return False
 
 
 def _find_session(job: Job, claimed: set[int]) -> None:

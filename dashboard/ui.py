@@ -33,11 +33,17 @@ STATUS_ICONS = {"running": ":material/radio_button_checked:", "complete": ":mate
 
 
 def show_problem(problem: DatabaseProblem) -> None:
+    """The problem in the words for whoever reads it: an admin gets the database's (masked) URL and
+    the fixing command; teachers and signed-out visitors nothing about the server."""
+    from dashboard import auth  # auth's pages use this module
+
+    user = auth.current_user()
+    message = str(problem) if user is not None and user.is_admin else problem.for_teacher
     if problem.kind == "busy":
-        st.warning(str(problem), icon=":material/hourglass_empty:")
+        st.warning(message, icon=":material/hourglass_empty:")
         st.button("Try again", key=f"retry_{id(problem)}")
     else:
-        st.error(str(problem), icon=":material/error:")
+        st.error(message, icon=":material/error:")
 
 
 @contextmanager

@@ -244,7 +244,8 @@ def test_a_class_or_recording_is_filed_under_the_teacher_s_own_course(world, tmp
     at.selectbox(key="live_course").set_value(-1).run()
     at.text_input(key="live_new_course").input("Biology 9B").run()  # Alice's
     started = []
-    monkeypatch.setattr(engine_cli, "start_live", lambda args, *a, **k: started.append(args))
+    ended_at_once = SimpleNamespace(running=False, returncode=0, started=0.0, title="Webcam", source_name="webcam")
+    monkeypatch.setattr(engine_cli, "start_live", lambda args, *a, **k: started.append(args) or ended_at_once)
     at.button(key="live_start").click().run()
     assert "Not started: there is already a course called 'Biology 9B' that is not yours" in shown(at)
     assert started == []

@@ -114,7 +114,9 @@ def test_analytics_on_no_observations_are_empty_not_errors(demo):
 
 def _raw_dominant(values: pd.Series) -> str:
     """Most frequent emotion; a tie goes to the one first in the label order (the documented rule)."""
-    counts = values.value_counts()
+    counts = values.value_counts()  # readable readings only (an unreadable one has no emotion)
+    if counts.empty:
+        return np.nan
     return next(e for e in analytics.EMOTIONS if counts.get(e, 0) == counts.max())
 
 
@@ -327,6 +329,9 @@ def test_a_database_of_another_program_is_refused_untouched(tmp_path):
 def test_a_missing_column_is_explained_with_the_upgrade_command():
     problem = data.explain(Exception("no such column: class_sessions.heartbeat_at"), "sqlite:///x.db")
     assert problem.kind == "outdated" and "python -m db upgrade --db sqlite:///x.db" in str(problem)
+    assert "x.db" not in problem.for_teacher and "admin" in problem.for_teacher  # teachers see nothing of the server
+    locked = data.explain(Exception("database is locked"), "postgresql://u:secret@db.school/x")
+    assert locked.kind == "busy" and "secret" not in str(locked) and "db.school" not in locked.for_teacher
 
 
 def test_a_database_in_a_missing_folder_is_unusable(tmp_path):

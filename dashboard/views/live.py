@@ -139,7 +139,10 @@ def alert_feed(alerts: list[data.AlertInfo], names: dict[int, str], session_id: 
     if not alerts:
         st.caption("No alerts so far.")
         return
-    marks = data.alert_marks(factory, session_id, user)  # the teacher's right/wrong marks (alert_feedback)
+    try:
+        marks = data.alert_marks(factory, session_id, user)  # the teacher's right/wrong marks (alert_feedback)
+    except data.DatabaseProblem:  # a busy database this refresh: the feed shows, unmarked, until the next
+        marks = {}
     for a in sorted(alerts, key=lambda a: a.start_t, reverse=True)[:10]:
         who = "Whole class" if a.student_id is None else names.get(a.student_id, f"student #{a.student_id}")
         state = ":red[:material/radio_button_checked:] ongoing" if a.end_t is None else f"until {analytics.format_t(a.end_t)}"
