@@ -76,6 +76,8 @@ def test_the_reaper_waits_for_an_engine_no_tab_looks_at(tmp_path):
     while process_state(proc.pid) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert process_state(proc.pid) is None, "the ended engine was left a zombie"
+    while proc.returncode is None and time.monotonic() < deadline:  # the reaper sets it just after waitpid
+        time.sleep(0.05)
     assert proc.returncode == 0 and engine.ended is not None and not job.running
     assert registry.running() == []
 
