@@ -122,8 +122,9 @@ def test_shipped_models_match_their_cards_and_the_default_meets_its_targets(fer_
     results = {}
     for path in shipped:
         model = load(path)
-        single = metrics(priv.labels, predict(model, priv.images))
-        tta = metrics(priv.labels, predict(model, priv.images, tta=True))
+        # predict(tta=True) is the mean of these two passes; two passes per model instead of three.
+        plain, mirrored = predict(model, priv.images), predict(model, priv.images[:, :, ::-1])
+        single, tta = metrics(priv.labels, plain), metrics(priv.labels, (plain + mirrored) / 2)
         card = json.loads(path.with_suffix(".json").read_text())
         # The cards' figures are what the README and the dashboard claim: they must be what the files give.
         assert single["accuracy"] == pytest.approx(card["private_test"]["accuracy"], abs=0.002), path.name
