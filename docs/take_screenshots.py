@@ -124,6 +124,7 @@ def main() -> int:
                 # Navigate inside the app: a fresh page load is a new session, signed out (by design).
                 shots = [("Live class", "live", 1500), ("Recordings", "recordings", 900),
                          ("Session report", "report", 2600), ("Students", "students", 1000),
+                         ("Course overview", "course_overview", 1300),
                          ("Model evaluation", "model", 2150), ("Users", "users", 1000)]
                 for link, name, height in shots:
                     page.set_viewport_size({"width": 1400, "height": height})
