@@ -1,5 +1,7 @@
-"""Streamlit entry point: ``streamlit run dashboard/app.py -- --db URL`` (``python -m dashboard``
-does this for you). Signs the visitor in, then offers the pages their role may use."""
+"""The dashboard's pages: ``python -m dashboard --db URL`` serves this script through
+:mod:`dashboard.asgi` (the signed sign-in cookie and the upload gate); served by plain
+``streamlit run dashboard/app.py`` it refuses to open. Signs the visitor in, then offers the pages
+their role may use."""
 
 import sys
 from pathlib import Path
@@ -11,10 +13,17 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import auth, context, privacy, server_details, ui  # noqa: E402
+from dashboard import auth, context, privacy, server_details, ui, web_session  # noqa: E402
 
 # No page_icon: a Material icon there is fetched from Google's font server, which a school network may block.
 st.set_page_config(page_title="Classroom engagement", layout="wide")
+
+# Served by plain `streamlit run dashboard/app.py`, this app would have no cookie binding and no
+# upload gate: refuse before touching the database. A run over the web has a page address
+# (st.context.url); AppTest's in-process runs have none, and no server to protect.
+if web_session.unprotected_server(st.context.url is not None):
+    st.error(web_session.NOT_LAUNCHED, icon=":material/gpp_bad:")
+    st.stop()
 
 with ui.explained_database_errors():
     context.factory()  # opens (and if new, creates) the database; explains a bad one

@@ -46,9 +46,24 @@ SIGNED_OUT_PREFIX = "signed_out_at:"
 _UPLOAD_PATH = re.compile(r"/_stcore/upload_file/([^/]+)(?:/|$)")
 
 # True once dashboard.asgi (the server ``python -m dashboard`` starts) has loaded: the sign-in then
-# lives in the cookie. Without it (``streamlit run dashboard/app.py``, Streamlit's AppTest) the
-# sign-in lives in the Streamlit session only, as before.
+# lives in the cookie. Without it (Streamlit's AppTest, which has no web server) the sign-in lives in
+# the Streamlit session only; a web server without it is refused (:func:`unprotected_server`).
 ACTIVE = False
+
+NOT_LAUNCHED = (
+    "This dashboard was started without its protections (with `streamlit run dashboard/app.py`, most likely), so "
+    "it does not open. Start it with `python -m dashboard --db URL` (or `make run`): that adds what plain Streamlit "
+    "lacks — a sign-in kept in a signed cookie, so that a Streamlit session id replayed by another computer is not "
+    "signed in, and a gate that refuses uploads from anyone not signed in and limits their size while they are "
+    "written to disk, so that nobody can fill the server's memory without an account."
+)
+
+
+def unprotected_server(served_over_web: bool) -> bool:
+    """Whether a page run must be refused: it came over a web connection (a real Streamlit server,
+    not AppTest's in-process runs) to a server that lacks the cookie binding and the upload gate,
+    i.e. ``dashboard/app.py`` served directly instead of :mod:`dashboard.asgi`."""
+    return served_over_web and not ACTIVE
 _factories_lock = threading.Lock()  # the per-process caches below: database factories and secrets
 
 
