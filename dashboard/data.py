@@ -574,3 +574,51 @@ def alert_mark_summary(factory: sessionmaker) -> list[dict]:
     """Per alert kind: alerts raised, alerts marked, marks and marks saying right (admins' model page)."""
     with reading(factory) as s:
         return repo.alert_mark_summary(s)
+
+
+# --- erasure across a course (issue 13): the course's owner or an admin, confirmed by typing ---
+
+def _check_course(s: Session, viewer: repo.Viewer, course_id: int) -> None:
+    if not any(c.id == course_id for c in repo.visible_courses(s, viewer)):
+        raise NotVisible(f"course #{course_id}")
+
+
+def may_erase_course(factory: sessionmaker, course_id: int, viewer: repo.Viewer) -> bool:
+    """Whether ``viewer`` may erase the course and its students (its owner or an admin; not a co-teacher)."""
+    with reading(factory) as s:
+        return repo.may_erase_course(s, viewer, course_id)
+
+
+def named_students_in_course(factory: sessionmaker, course_id: int, viewer: repo.Viewer) -> list[str]:
+    """The names given to students of the course: who can be erased across it."""
+    with reading(factory) as s:
+        _check_course(s, viewer, course_id)
+        return repo.named_students_in_course(s, course_id)
+
+
+def course_student_count(factory: sessionmaker, course_id: int, name: str,
+                         viewer: repo.Viewer) -> repo.ErasureCount:
+    with reading(factory) as s:
+        _check_course(s, viewer, course_id)
+        return repo.course_student_count(s, course_id, name)
+
+
+def course_count(factory: sessionmaker, course_id: int, viewer: repo.Viewer) -> repo.ErasureCount:
+    with reading(factory) as s:
+        _check_course(s, viewer, course_id)
+        return repo.course_count(s, course_id)
+
+
+def erase_course_student(factory: sessionmaker, course_id: int, name: str, typed: str,
+                         viewer: repo.Viewer) -> repo.ErasureCount:
+    """:func:`db.repository.erase_course_student` (audited; raises :class:`db.repository.ErasureRefused`)."""
+    with reading(factory) as s:
+        _check_course(s, viewer, course_id)
+        return repo.erase_course_student(s, viewer, course_id, name, typed)
+
+
+def erase_course(factory: sessionmaker, course_id: int, typed: str, viewer: repo.Viewer) -> repo.ErasureCount:
+    """:func:`db.repository.erase_course` (audited; raises :class:`db.repository.ErasureRefused`)."""
+    with reading(factory) as s:
+        _check_course(s, viewer, course_id)
+        return repo.erase_course(s, viewer, course_id, typed)

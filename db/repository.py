@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -200,28 +201,44 @@ def merge_students(s: Session, keep_id: int, merge_id: int, username: str = "",
 def delete_session(s: Session, session_id: int) -> None:
     """Erase a session and everything recorded in it. Explicit deletes, child rows first, so the
     erasure does not depend on a database enforcing ON DELETE CASCADE."""
+    _delete_session_rows(s, session_id)
+    s.commit()
+
+
+def _delete_session_rows(s: Session, session_id: int) -> None:
+    """:func:`delete_session`'s statements, in the caller's transaction (a course's erasure runs
+    them for each of its sessions, then commits once)."""
     s.execute(delete(AlertMark).where(AlertMark.alert_id.in_(select(Alert.id).where(Alert.session_id == session_id))))
     for table in (StudentMerge, Observation, Alert, Student):
         s.execute(delete(table).where(table.session_id == session_id))
     s.execute(delete(ClassSession).where(ClassSession.id == session_id))
-    s.commit()
 
 
 def delete_student(s: Session, student_id: int) -> None:
     """Erase one student's records in their session: observations, own alerts (and their marks),
     the student, and the students merged into them (their rows are part of this student's now)."""
-    ids = {student_id}
+    _delete_student_rows(s, _with_merged_in(s, {student_id}))
+    s.commit()
+
+
+def _with_merged_in(s: Session, ids: set[int]) -> set[int]:
+    """``ids`` and every student merged into one of them, however long the chain."""
+    ids = set(ids)
     while True:  # merges chain: A into B, then B into C; erasing C erases all three
         more = set(s.scalars(select(StudentMerge.merged_id).where(StudentMerge.keep_id.in_(ids)))) - ids
         if not more:
-            break
+            return ids
         ids |= more
+
+
+def _delete_student_rows(s: Session, ids: set[int]) -> None:
+    """The students ``ids`` with their observations, alerts (and marks on them) and merges, in the
+    caller's transaction; explicit deletes, child rows first."""
     s.execute(delete(AlertMark).where(AlertMark.alert_id.in_(select(Alert.id).where(Alert.student_id.in_(ids)))))
     s.execute(delete(StudentMerge).where(or_(StudentMerge.keep_id.in_(ids), StudentMerge.merged_id.in_(ids))))
     for table in (Observation, Alert):
         s.execute(delete(table).where(table.student_id.in_(ids)))
     s.execute(delete(Student).where(Student.id.in_(ids)))
-    s.commit()
 
 
 def store_evaluation(s: Session, model_name: str, split: str, tta: bool, result: dict) -> ModelEvaluation:
@@ -855,3 +872,142 @@ def alert_mark_summary(s: Session) -> list[dict]:
     return [{"kind": kind, "alerts": raised.get(kind, 0), "marked": marked.get(kind, (0, 0, 0))[0],
              "marks": marked.get(kind, (0, 0, 0))[1], "right": marked.get(kind, (0, 0, 0))[2]}
             for kind in sorted(set(raised) | set(marked))]
+
+
+# --- erasure across a course (issue 13) ---
+#
+# Who may: an admin, and the course's owner. A co-teacher the course is shared with sees and exports
+# it but may not erase it (nor a student across it): erasure is the owner's decision. A student is
+# the same person across sessions by the name a teacher gave them (``students.name``); "Student N"
+# labels are per session (the tracker's numbering), so an unnamed student is erased session by
+# session (:func:`delete_student`), never across a course.
+
+
+class ErasureRefused(ValueError):
+    """An erasure not made: not allowed, not confirmed, or not now; the message says why, for a teacher."""
+
+
+@dataclass(frozen=True)
+class ErasureCount:
+    """What an erasure removes (shown before it, for the confirmation, and written to the audit log)."""
+
+    sessions: int  # sessions erased (a course) or touched (a student across a course)
+    students: int  # student rows, merged-away ones included
+    observations: int
+    alerts: int
+    marks: int  # teachers' right/wrong marks on those alerts
+    merges: int
+
+    @property
+    def rows(self) -> int:
+        """Every row, sessions included (a course's own row and its shares are not counted)."""
+        return self.sessions + self.students + self.observations + self.alerts + self.marks + self.merges
+
+
+def may_erase_course(s: Session, viewer: Viewer, course_id: int) -> bool:
+    """An admin, or the course's owner; not a co-teacher, not another teacher."""
+    if viewer.is_admin:
+        return s.get(Course, course_id) is not None
+    q = select(Course.id).where(Course.id == course_id, Course.owner_id == _user_id(viewer.username))
+    return s.scalar(q) is not None
+
+
+def named_students_in_course(s: Session, course_id: int) -> list[str]:
+    """The names teachers gave students in the course's sessions (each once, by name): the people
+    that can be erased across the course."""
+    q = (select(Student.name).distinct().join(ClassSession, ClassSession.id == Student.session_id)
+         .where(ClassSession.course_id == course_id, Student.name.is_not(None)).order_by(Student.name))
+    return list(s.scalars(q))
+
+
+def _course_student_ids(s: Session, course_id: int, name: str) -> set[int]:
+    """Every student row called ``name`` in the course's sessions, and the students merged into them."""
+    q = (select(Student.id).join(ClassSession, ClassSession.id == Student.session_id)
+         .where(ClassSession.course_id == course_id, Student.name == name))
+    return _with_merged_in(s, set(s.scalars(q)))
+
+
+def _count(s: Session, model, condition) -> int:
+    return s.scalar(select(func.count()).select_from(model).where(condition)) or 0
+
+
+def course_student_count(s: Session, course_id: int, name: str) -> ErasureCount:
+    """What erasing the student called ``name`` across the course removes."""
+    ids = _course_student_ids(s, course_id, name)
+    their_alerts = select(Alert.id).where(Alert.student_id.in_(ids))
+    sessions = s.scalar(select(func.count(Student.session_id.distinct())).where(Student.id.in_(ids))) or 0
+    return ErasureCount(
+        sessions=sessions, students=len(ids), observations=_count(s, Observation, Observation.student_id.in_(ids)),
+        alerts=_count(s, Alert, Alert.student_id.in_(ids)), marks=_count(s, AlertMark, AlertMark.alert_id.in_(their_alerts)),
+        merges=_count(s, StudentMerge, or_(StudentMerge.keep_id.in_(ids), StudentMerge.merged_id.in_(ids))))
+
+
+def course_count(s: Session, course_id: int) -> ErasureCount:
+    """What erasing the whole course removes."""
+    sessions = select(ClassSession.id).where(ClassSession.course_id == course_id)
+    their_alerts = select(Alert.id).where(Alert.session_id.in_(sessions))
+    return ErasureCount(
+        sessions=_count(s, ClassSession, ClassSession.course_id == course_id),
+        students=_count(s, Student, Student.session_id.in_(sessions)),
+        observations=_count(s, Observation, Observation.session_id.in_(sessions)),
+        alerts=_count(s, Alert, Alert.session_id.in_(sessions)), marks=_count(s, AlertMark, AlertMark.alert_id.in_(their_alerts)),
+        merges=_count(s, StudentMerge, StudentMerge.session_id.in_(sessions)))
+
+
+def _erasable_course(s: Session, viewer: Viewer, course_id: int) -> Course:
+    """The course, when ``viewer`` may erase it and none of its sessions is being recorded now."""
+    course = s.get(Course, course_id)
+    if course is None or not s.scalar(select(Course.id).where(Course.id == course_id, visible_courses_clause(viewer))):
+        raise ErasureRefused(f"there is no course #{course_id} among the courses you can see")
+    if not may_erase_course(s, viewer, course_id):
+        raise ErasureRefused(f"only the owner of {course.name!r} or an admin can erase its records; a co-teacher "
+                             "cannot")
+    running = _count(s, ClassSession, (ClassSession.course_id == course_id)
+                     & (ClassSession.status == SessionStatus.running))
+    if running:
+        raise ErasureRefused(f"a session of {course.name!r} is still being recorded or analysed (the engine writes to "
+                             "it): stop it first")
+    return course
+
+
+def _confirmed(typed: str, expected: str, what: str) -> None:
+    if typed.strip() != expected.strip():
+        raise ErasureRefused(f"the text typed is not {what} exactly; nothing was erased")
+
+
+def erase_course_student(s: Session, viewer: Viewer, course_id: int, name: str, typed: str) -> ErasureCount:
+    """Erase every student row called ``name`` in every session of the course, with their
+    observations, alerts, marks on those alerts and merges (and the students merged into them), in
+    one transaction with its audit-log entry. ``typed`` must be ``name`` (the confirmation). The
+    audit entry says who erased how much of which course, not the student's name: keeping the name
+    there would keep what was erased."""
+    course = _erasable_course(s, viewer, course_id)
+    _confirmed(typed, name, "the student's name")
+    ids = _course_student_ids(s, course_id, name)
+    if not ids:
+        raise ErasureRefused(f"no student of {course.name!r} is called {name!r}")
+    count = course_student_count(s, course_id, name)
+    _delete_student_rows(s, ids)
+    record_event(s, viewer.username, "erasure", f"course {course.name}",
+                 f"a named student's records across the course: {count.students} student rows in {count.sessions} "
+                 f"sessions, {count.observations} observations, {count.alerts} alerts", commit=False)
+    s.commit()
+    return count
+
+
+def erase_course(s: Session, viewer: Viewer, course_id: int, typed: str) -> ErasureCount:
+    """Erase the course, its shares and each of its sessions with everything recorded in it
+    (:func:`delete_session`'s statements), in one transaction with its audit-log entry. ``typed``
+    must be the course's name (the confirmation)."""
+    course = _erasable_course(s, viewer, course_id)
+    _confirmed(typed, course.name, "the course's name")
+    count, name = course_count(s, course_id), course.name
+    for session_id in list(s.scalars(select(ClassSession.id).where(ClassSession.course_id == course_id))):
+        _delete_session_rows(s, session_id)
+    s.execute(delete(CourseShare).where(CourseShare.course_id == course_id))
+    s.execute(delete(Course).where(Course.id == course_id))
+    record_event(s, viewer.username, "erasure", f"course {name}",
+                 f"the whole course: {count.sessions} sessions, {count.students} students, {count.observations} "
+                 f"observations, {count.alerts} alerts", commit=False)
+    s.commit()
+    return count

@@ -1,7 +1,10 @@
 """Course overview: a course's sessions over the weeks, in date order — mean engagement and
 confusion per session, attendance (students present) and alerts — filtered by course and dates,
 each linked to its report. Only the sessions the user may see (their courses and the ones shared
-with them; admins: all)."""
+with them; admins: all). At the bottom, the course's owner (or an admin) erases one named student
+across the course, or the whole course: here rather than on the admins' Courses page, because this
+is the page where a teacher already picks one of their courses (the Courses page is for reassigning
+and sharing, an admin's job)."""
 
 from datetime import date
 
@@ -11,6 +14,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboard import auth, context, course_week, data, session_title, ui
+from db.repository import ErasureRefused
 
 user = auth.signed_in_user()
 st.title("Course overview")
@@ -18,6 +22,8 @@ st.caption("Each session of a course, oldest first: how engaged and how confused
            "many students were there and how many alerts there were. Dates and times are UTC.")
 ui.show_flash()
 factory = context.factory()
+# Bumped after each erasure: the confirmation boxes' keys carry it, so they start empty again.
+ERASE_GENERATION = "overview_erase_generation"
 
 
 def trend_figure(rows: list[course_week.WeekSession]) -> go.Figure:
@@ -83,10 +89,84 @@ left, right = st.columns(2)
 with left:
     course_id = st.selectbox("Course", ids, format_func=names.get, key="overview_course",
                              index=ids.index(chosen_course) if chosen_course in ids else 0)
+def erased(message: str, course_gone: bool) -> None:
+    st.session_state[ERASE_GENERATION] = st.session_state.get(ERASE_GENERATION, 0) + 1
+    st.cache_data.clear()  # the cached sums and means of erased sessions and students
+    if course_gone:
+        st.session_state.pop("overview_course", None)
+        st.query_params.clear()
+        ui.forget_chosen_session()  # no page opens on an erased session
+    ui.flash(message)
+    st.rerun()
+
+
+def counted(n) -> str:
+    return (f"{n.observations:,} observations, {n.alerts:,} alerts, {n.marks:,} marks on alerts and {n.merges:,} "
+            f"merges ({n.rows:,} rows in all)")
+
+
+def erase_section(course_id: int) -> None:
+    """The owner's (or an admin's) erasures in this course, each shown with what it removes and
+    confirmed by typing the name; the repository checks the permission and the name again and
+    writes the audit-log entry in the same transaction."""
+    st.subheader("Erase")
+    course = names[course_id]
+    with ui.explained_database_errors():
+        allowed = data.may_erase_course(factory, course_id, user)
+    if not allowed:
+        st.caption("Only this course's owner or an admin can erase its records; a co-teacher cannot.")
+        return
+    generation = st.session_state.get(ERASE_GENERATION, 0)
+    st.caption("An erasure covers every session of the course, whatever the dates chosen above. It cannot be undone, "
+               "and it is written to the audit log.")
+    with ui.explained_database_errors():
+        people = data.named_students_in_course(factory, course_id, user)
+    st.markdown("**A student across the course**")
+    st.caption("A student is the same person in several sessions by the name given on the Students page. \"Student N\" "
+               "is numbered afresh in every session (Student 3 today is not Student 3 last week), so only named students "
+               "are offered here. To erase an unnamed student, give them a name on the Students page first (the name is "
+               "erased with them).")
+    if not people:
+        st.caption("No student of this course has a name yet.")
+    else:
+        who = st.selectbox("Student", people, key=f"erase_student_who_{course_id}_{generation}")
+        with ui.explained_database_errors():
+            n = data.course_student_count(factory, course_id, who, user)
+        st.warning(f"Erases {ui.plain(who)} in {n.sessions} sessions of {ui.plain(course)}: {n.students} student rows, "
+                   f"{counted(n)}.", icon=":material/warning:")
+        with st.form(f"erase_course_student_{generation}"):
+            typed = st.text_input("Type the student's name to confirm", key=f"erase_student_typed_{generation}")
+            if st.form_submit_button("Erase this student's records", icon=":material/delete_forever:"):
+                try:
+                    with ui.explained_database_errors():
+                        done = data.erase_course_student(factory, course_id, who, typed, user)
+                except ErasureRefused as refused:
+                    st.error(f"Not erased: {ui.plain(refused)}.")
+                else:
+                    erased(f"The records of {who} in {done.sessions} sessions of {course} are erased.", False)
+
+    st.markdown("**The whole course**")
+    with ui.explained_database_errors():
+        n = data.course_count(factory, course_id, user)
+    st.warning(f"Erases the course {ui.plain(course)}, its {n.sessions} sessions and everything recorded in them: "
+               f"{n.students} students, {counted(n)}.", icon=":material/warning:")
+    with st.form(f"erase_course_{generation}"):
+        typed = st.text_input("Type the course's name to confirm", key=f"erase_course_typed_{generation}")
+        if st.form_submit_button("Erase the whole course", icon=":material/delete_forever:"):
+            try:
+                with ui.explained_database_errors():
+                    done = data.erase_course(factory, course_id, typed, user)
+            except ErasureRefused as refused:
+                st.error(f"Not erased: {ui.plain(refused)}.")
+            else:
+                erased(f"The course {course} and its {done.sessions} sessions are erased.", True)
+
+
 with ui.explained_database_errors():
     span = course_week.course_span(factory, user, course_id)
 if span is None:
     st.info(f"No sessions in {ui.plain(names[course_id])} yet.", icon=":material/info:")
+    erase_section(course_id)  # an empty course can still be erased
     st.stop()
 with right:
     since, until = date_range(span, course_id)
@@ -95,6 +175,7 @@ with ui.explained_database_errors():
 if not rows:
     st.info(f"No sessions of {ui.plain(names[course_id])} between {since:%Y-%m-%d} and {until:%Y-%m-%d}.",
             icon=":material/info:")
+    erase_section(course_id)
     st.stop()
 
 read = [r for r in rows if r.engagement is not None]
@@ -130,3 +211,5 @@ if which not in by_id:  # a choice from before the dates changed
 if which != default:  # picked here: the chosen session on the other pages too
     ui.keep_session(which)
 session_title.title_editor(factory, user, which, by_id[which].title, key="overview_rename")
+
+erase_section(course_id)

@@ -151,6 +151,8 @@ if merges:
                 done(f"{m.merged} is separate from {m.kept} again, with their own observations and alerts.")
 
 st.subheader("Erase a student's records")
+st.caption("Here: one student in this session. A named student in every session of a course: the Course overview "
+           "page (the course's owner or an admin).")
 if not user.is_admin:
     st.caption("An admin can erase one student's records in this session (observations and alerts).")
 else:
