@@ -1,6 +1,7 @@
 """``python -m dashboard [--port N] [--host H] [--db URL] [--uploads DIR] [--ray ADDRESS] [--demo]``:
 checks the port, the database (and the Ray head), prints the address, then becomes ``streamlit run
-dashboard/app.py``."""
+dashboard/asgi.py`` (the pages of ``dashboard/app.py`` with the sign-in cookie and the upload gate;
+``app.py`` served on its own refuses to open)."""
 
 from __future__ import annotations
 
