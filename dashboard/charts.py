@@ -26,15 +26,24 @@ EMOTION_COLORS = {
 ALERT_COLORS = {"confused": "#ff7f0e", "disengaged": "#d62728", "absent": "#7f7f7f"}
 
 
+# Readable at any width from an A4 page (794 px) to a wide screen: every axis sizes its margin to
+# its own tick labels and title (plotly's automargin), so a long student name or an h:mm:ss tick
+# is never cut off, and legends sit right of the plot, where they cannot meet tick labels.
+LEGEND_RIGHT = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top", "tracegroupgap": 12}
+TICK_PX = 12  # plotly's default tick font size
+WRAP_NAME_AT = 32  # characters: a longer student name is written on two lines beside the heatmap
+
+
 def _time_axis(fig: go.Figure, seconds: Sequence[float]) -> None:
-    """Label a seconds axis as m:ss."""
+    """Label a seconds axis as m:ss (at most nine ticks: even h:mm:ss labels never meet on a page)."""
     if len(seconds) == 0:
         return
     lo, hi = float(min(seconds)), float(max(seconds))
     step = max(1.0, (hi - lo) / 8)
     nice = next((s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600) if s >= step), 3600)
     ticks = np.arange(lo - lo % nice, hi + nice, nice)
-    fig.update_xaxes(tickvals=ticks, ticktext=[format_t(t) for t in ticks], title_text="time in the recording")
+    fig.update_xaxes(tickvals=ticks, ticktext=[format_t(t) for t in ticks], title_text="time in the recording",
+                     automargin=True)
 
 
 def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, str]] = (),
@@ -46,7 +55,11 @@ def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, st
     session): mean engagement alone, in one panel."""
     if not emotions:
         return engagement_figure(mood, alert_spans, bin_s=bin_s, height=min(height, 340))
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
+    # The gap between the panels in pixels, not as a share of the height: the upper panel's "0%" and
+    # the lower one's "1" are centred on the panels' edges and met on a short chart.
+    plot_px = max(height - 120, 120)  # the height left for the panels, less the margins (a guess on the safe side)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38],
+                        vertical_spacing=min(0.25, (2 * TICK_PX + 8) / plot_px))
     x = mood.index.to_numpy() + bin_s / 2  # plot each bin at its middle
     for emotion in EMOTIONS:
         fig.add_trace(go.Scatter(
@@ -65,20 +78,19 @@ def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, st
                       layer="above", row="all", col=1)
         fig.add_annotation(x=(start + end) / 2, y=1.0, yref="paper", yanchor="bottom", text=f"alert: {kind}",
                            showarrow=False, font={"size": 11, "color": ALERT_COLORS.get(kind, "#7f7f7f")})
-    fig.update_layout(
-        height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.16 if height >= 400 else -0.15, "traceorder": "normal"},
-    )
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
+                      legend={**LEGEND_RIGHT, "traceorder": "grouped"})
     if note:  # above the alert labels, wrapped: plotly does not wrap an annotation itself
-        lines = textwrap.wrap(note, 110)
+        lines = textwrap.wrap(note, 90)  # 90 characters of 11 px fit the width of an A4 page
         fig.add_annotation(x=0, xref="paper", xanchor="left", y=1.0, yref="paper", yanchor="bottom", yshift=16,
                            text="<br>".join(lines), showarrow=False, align="left", font={"size": 11, "color": "#555"})
         fig.update_layout(margin={"t": 36 + 15 * len(lines)})
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="share of faces", row=1, col=1)
     fig.update_yaxes(range=[0, 1], title_text="score (0-1)", row=2, col=1)
+    fig.update_yaxes(automargin=True)
     _time_axis(fig, mood.index.to_numpy())
     fig.update_xaxes(title_text="", row=1, col=1)
-    if height < 400:  # a small chart's legend wraps onto the axis title: the m:ss ticks say enough
+    if height < 400:  # a small chart: the m:ss ticks say enough
         fig.update_xaxes(title_text="", row=2, col=1)
     return fig
 
@@ -97,9 +109,18 @@ def engagement_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, flo
                            showarrow=False, font={"size": 11, "color": ALERT_COLORS.get(kind, "#7f7f7f")})
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
                       showlegend=False)
-    fig.update_yaxes(range=[0, 1], title_text="engagement (0-1)")
+    fig.update_yaxes(range=[0, 1], title_text="engagement (0-1)", automargin=True)
     _time_axis(fig, mood.index.to_numpy())
     return fig
+
+
+def _two_lines(name: str) -> str:
+    """A name longer than :data:`WRAP_NAME_AT` on two lines (at a space), never cut: a tick label
+    that long would leave the heatmap little room on an A4 page."""
+    if len(name) <= WRAP_NAME_AT:
+        return name
+    lines = textwrap.wrap(name, max(WRAP_NAME_AT, -(-len(name) // 2)), break_long_words=False, break_on_hyphens=False)
+    return "<br>".join([lines[0], " ".join(lines[1:])]) if len(lines) > 1 else name
 
 
 def timeline_heatmap(table: pd.DataFrame, value: str, bin_s: float = 0.0) -> go.Figure:
@@ -107,7 +128,9 @@ def timeline_heatmap(table: pd.DataFrame, value: str, bin_s: float = 0.0) -> go.
     each bin in the emotion colours."""
     x = table.columns.to_numpy(dtype=float) + bin_s / 2
     y = [str(s) for s in table.index]
-    height = 120 + 28 * len(y)
+    labels = [_two_lines(name) for name in y]  # the hover keeps the name on one line
+    row_px = 36 if any("<br>" in label for label in labels) else 28
+    height = 120 + row_px * len(y)
     if value == "emotion":
         codes = table.apply(lambda col: col.map(lambda e: EMOTIONS.index(e) if isinstance(e, str) else np.nan))
         n = len(EMOTIONS)
@@ -133,7 +156,7 @@ def timeline_heatmap(table: pd.DataFrame, value: str, bin_s: float = 0.0) -> go.
             hovertemplate="%{y}: %{z:.2f}<extra></extra>", colorbar={"title": value},
         ))
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 20, "b": 10})
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", automargin=True, tickvals=y, ticktext=labels)
     _time_axis(fig, table.columns.to_numpy(dtype=float))
     return fig
 
