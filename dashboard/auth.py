@@ -4,8 +4,9 @@ changes (each written to the audit log).
 Served by ``python -m dashboard`` (:mod:`dashboard.asgi`), the sign-in lives in a signed, expiring,
 HttpOnly cookie (:mod:`dashboard.web_session`): a reload or a new tab of the same browser stays
 signed in, and every run takes the user from the cookie its own connection carries, so a Streamlit
-session id replayed by another client is not signed in. Run any other way (``streamlit run
-dashboard/app.py``, Streamlit's AppTest) the signed-in user lives in ``st.session_state`` only."""
+session id replayed by another client is not signed in. In Streamlit's AppTest (no server; a plain
+``streamlit run dashboard/app.py`` refuses to open) the signed-in user lives in ``st.session_state``
+only."""
 
 from __future__ import annotations
 

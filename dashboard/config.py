@@ -1,5 +1,5 @@
 """Where the dashboard finds its database and keeps uploads: command-line arguments given to
-the Streamlit script (``streamlit run dashboard/app.py -- --db URL``) win over environment
+the Streamlit script (``python -m dashboard --db URL`` passes them on) win over environment
 variables, which win over the defaults. ``--ray ADDRESS`` (``$CLASSROOM_RAY``): uploads are
 analysed on that Ray cluster (``python -m engine batch FILE --ray ADDRESS``) instead of by an
 engine process on the dashboard's machine."""
