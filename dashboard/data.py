@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import TextIO
 
 import pandas as pd
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import aggregates, connect, export
 from db import repository as repo
 from db.connection import DatabaseError, safe_url
-from db.models import Alert, SessionStatus, Student, StudentMerge
+from db.models import Alert, ClassSession, SessionStatus, Student, StudentMerge
 
 
 class DatabaseProblem(Exception):
@@ -297,10 +298,13 @@ def rename_student(factory: sessionmaker, student_id: int, name: str, viewer: re
         repo.rename_student(s, student_id, name)
 
 
-def delete_session(factory: sessionmaker, session_id: int, viewer: repo.Viewer) -> None:
+def delete_session(factory: sessionmaker, session_id: int, viewer: repo.Viewer) -> str | None:
+    """Erase a session; its source (a kept recording's path: :func:`dashboard.uploads.remove_kept_recordings`)."""
     with reading(factory) as s:
         _check_session(s, viewer, session_id)
+        source = s.scalar(select(ClassSession.source).where(ClassSession.id == session_id))
         repo.delete_session(s, session_id)
+    return source
 
 
 def delete_student(factory: sessionmaker, student_id: int, viewer: repo.Viewer) -> None:
@@ -617,8 +621,11 @@ def erase_course_student(factory: sessionmaker, course_id: int, name: str, typed
         return repo.erase_course_student(s, viewer, course_id, name, typed)
 
 
-def erase_course(factory: sessionmaker, course_id: int, typed: str, viewer: repo.Viewer) -> repo.ErasureCount:
-    """:func:`db.repository.erase_course` (audited; raises :class:`db.repository.ErasureRefused`)."""
+def erase_course(factory: sessionmaker, course_id: int, typed: str,
+                 viewer: repo.Viewer) -> tuple[repo.ErasureCount, list[str]]:
+    """:func:`db.repository.erase_course` (audited; raises :class:`db.repository.ErasureRefused`), and the
+    erased sessions' sources (kept recordings: :func:`dashboard.uploads.remove_kept_recordings`)."""
     with reading(factory) as s:
         _check_course(s, viewer, course_id)
-        return repo.erase_course(s, viewer, course_id, typed)
+        sources = list(s.scalars(select(ClassSession.source).where(ClassSession.course_id == course_id)))
+        return repo.erase_course(s, viewer, course_id, typed), sources

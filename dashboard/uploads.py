@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -97,3 +98,19 @@ def release_from_memory(upload) -> None:
     ctx = get_script_run_ctx()
     if ctx is not None and ctx.uploaded_file_mgr is not None:
         ctx.uploaded_file_mgr.remove_file(ctx.session_id, file_id)
+
+
+def remove_kept_recordings(sources: Iterable[str | None], uploads_dir: Path) -> int:
+    """After an erasure: delete the recordings of erased sessions that were kept in ``uploads_dir``
+    ("keep the recording"); how many. A source anywhere else on the server (a lecture analysed
+    from a terminal, a camera) is not ours to delete."""
+    folder = uploads_dir.resolve()
+    removed = 0
+    for source in sources:
+        if not source:
+            continue
+        path = Path(source).resolve()
+        if path.parent == folder and path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

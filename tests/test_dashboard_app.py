@@ -353,6 +353,13 @@ def test_an_admin_erases_a_student_then_a_whole_session_and_nothing_of_them_is_l
     assert not at.exception and f"The records of {label} are erased" in texts(at, "success")
     assert not any(_rows(seeded.url, sid, target).values()) and _rows(seeded.url, sid, other)["observations"]
 
+    # The recording was kept in the uploads folder ("keep the recording"): it goes with the session.
+    kept = tmp_path / "uploads" / "0123abcd.mp4"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(b"a kept lecture")
+    with connect(seeded.url)() as s:
+        s.execute(update(ClassSession).where(ClassSession.id == sid).values(source=str(kept)))
+        s.commit()
     at.switch_page("views/report.py").run()
     assert at.selectbox(key="report_session").value == sid
     next(b for b in at.button if b.label == "Erase this session").click().run()
@@ -361,6 +368,7 @@ def test_an_admin_erases_a_student_then_a_whole_session_and_nothing_of_them_is_l
     next(b for b in at.button if b.label == "Erase this session").click().run()
     assert not at.exception and f"Session #{sid}" in texts(at, "success")
     assert _rows(seeded.url, sid) == {"observations": 0, "alerts": 0, "students": 0, "sessions": 0}
+    assert not kept.exists()
 
 
 def test_admin_adds_a_teacher_who_can_then_sign_in(admin_app, seeded, tmp_path, monkeypatch):

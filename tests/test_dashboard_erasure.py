@@ -162,7 +162,8 @@ def test_a_whole_course_is_erased_by_its_owner_or_an_admin(db_url):
         bob_rows = rows_of_sessions(s, [w.b])
     shown = data.course_count(f, w.bio, ALICE)
     assert (shown.sessions, shown.students, shown.merges, shown.marks) == (2, 12, 1, 2)
-    assert data.erase_course(f, w.bio, "Biology 9B", ALICE) == shown
+    done, sources = data.erase_course(f, w.bio, "Biology 9B", ALICE)
+    assert done == shown and len(sources) == 2  # the erased sessions' sources: kept recordings go too
     with connect(db_url)() as s:
         assert rows_of_sessions(s, [w.a1, w.a2]) == 0
         assert s.get(Course, w.bio) is None
@@ -183,7 +184,7 @@ def test_a_whole_course_is_erased_by_its_owner_or_an_admin(db_url):
         data.erase_course(f, w.chem, "Chemistry 10", ADMIN)
     with connect(db_url)() as s:
         repo.finish_session(s, live, repo.SessionStatus.complete)
-    assert data.erase_course(f, w.chem, "Chemistry 10", ADMIN).sessions == 2
+    assert data.erase_course(f, w.chem, "Chemistry 10", ADMIN)[0].sessions == 2
     with connect(db_url)() as s:
         assert rows_of_sessions(s, [w.b, live]) == 0
         assert [e.username for e in erasures(s)] == ["alice", "admin"]
@@ -272,3 +273,18 @@ def test_the_app_served_without_the_launcher_refuses_to_open(tmp_path):
         proc.wait(timeout=20)
     assert "Start it with `python -m dashboard --db URL`" in drawn
     assert "Sign in" not in drawn and not db.exists()  # refused before the database is opened
+
+
+def test_an_erasure_deletes_recordings_kept_in_the_uploads_folder_only(tmp_path):
+    """A kept upload is the session's recording: erased with it. A source elsewhere on the server
+    (a lecture analysed from a terminal), a camera, or nothing, is left alone."""
+    from dashboard.uploads import remove_kept_recordings
+
+    uploads, elsewhere = tmp_path / "uploads", tmp_path / "lectures"
+    uploads.mkdir()
+    elsewhere.mkdir()
+    kept, other = uploads / "ab12.mp4", elsewhere / "week3.mp4"
+    kept.write_bytes(b"x")
+    other.write_bytes(b"y")
+    assert remove_kept_recordings([str(kept), str(other), "camera 0", None], uploads) == 1
+    assert not kept.exists() and other.exists()

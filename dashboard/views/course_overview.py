@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from dashboard import auth, context, course_week, data, session_title, ui
+from dashboard import auth, context, course_week, data, session_title, ui, uploads
 from db.repository import ErasureRefused
 
 user = auth.signed_in_user()
@@ -155,11 +155,13 @@ def erase_section(course_id: int) -> None:
         if st.form_submit_button("Erase the whole course", icon=":material/delete_forever:"):
             try:
                 with ui.explained_database_errors():
-                    done = data.erase_course(factory, course_id, typed, user)
+                    done, sources = data.erase_course(factory, course_id, typed, user)
             except ErasureRefused as refused:
                 st.error(f"Not erased: {ui.plain(refused)}.")
             else:
-                erased(f"The course {course} and its {done.sessions} sessions are erased.", True)
+                kept = uploads.remove_kept_recordings(sources, context.settings().uploads_dir)
+                also = f" and {kept} kept recording{'s' if kept != 1 else ''}" if kept else ""
+                erased(f"The course {course} and its {done.sessions} sessions{also} are erased.", True)
 
 
 with ui.explained_database_errors():

@@ -20,6 +20,7 @@ from dashboard import (
     server_details,
     session_title,
     ui,
+    uploads,
 )
 
 user = auth.signed_in_user()
@@ -52,15 +53,16 @@ def erase_section() -> None:
         st.caption("A session still being analysed cannot be erased: stop it first.")
     else:
         with st.form("erase_session"):
-            sure = st.checkbox(f"Erase session #{session.id} and every observation, student and alert in it. "
-                               "This cannot be undone.", key="erase_session_sure")
+            sure = st.checkbox(f"Erase session #{session.id} and every observation, student and alert in it "
+                               "(and its recording, if it was kept). This cannot be undone.", key="erase_session_sure")
             if st.form_submit_button("Erase this session", icon=":material/delete_forever:"):
                 if not sure:
                     st.error("Tick the box to confirm.")
                 else:
                     with ui.explained_database_errors():
-                        data.delete_session(factory, session.id, user)
+                        source = data.delete_session(factory, session.id, user)
                         auth.audit("erasure", f"session #{session.id}", f"the whole session ({session.title})")
+                    uploads.remove_kept_recordings([source], context.settings().uploads_dir)
                     ui.flash(f"Session #{session.id} ({session.title}) is erased.")
                     st.query_params.clear()
                     ui.forget_chosen_session()  # no page opens on the erased session
