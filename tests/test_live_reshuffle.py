@@ -72,9 +72,6 @@ def face_at(t: float, cx: float, cy: float, moved_to: np.ndarray, tiles: dict) -
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="since sweeps vary their tile scale (1.0/0.8/1.2, issue 11): on the 2 frames "
-                   "after the swap (4.0 and 4.2 s) face 0 keeps the previous student of its new tile, then is "
-                   "re-identified; with one scale it passes, but 3x3 1080p galleries lose recall (0.88)")
 def test_every_student_keeps_one_record_through_a_reshuffle(reshuffled_gallery, model_path, tmp_path):
     video, moved_to, tiles = reshuffled_gallery
     db_url = f"sqlite:///{tmp_path / 'class.db'}"
