@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from dashboard.analytics import EMOTIONS, format_t
 
@@ -34,16 +33,20 @@ TICK_PX = 12  # plotly's default tick font size
 WRAP_NAME_AT = 32  # characters: a longer student name is written on two lines beside the heatmap
 
 
-def _time_axis(fig: go.Figure, seconds: Sequence[float]) -> None:
-    """Label a seconds axis as m:ss (at most nine ticks: even h:mm:ss labels never meet on a page)."""
+def _time_ticks(seconds: Sequence[float]) -> dict:
+    """A seconds axis labelled m:ss (at most nine ticks: even h:mm:ss labels never meet on a page)."""
+    axis = {"title": {"text": "time in the recording"}, "automargin": True}
     if len(seconds) == 0:
-        return
+        return axis
     lo, hi = float(min(seconds)), float(max(seconds))
     step = max(1.0, (hi - lo) / 8)
     nice = next((s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600) if s >= step), 3600)
     ticks = np.arange(lo - lo % nice, hi + nice, nice)
-    fig.update_xaxes(tickvals=ticks, ticktext=[format_t(t) for t in ticks], title_text="time in the recording",
-                     automargin=True)
+    return {**axis, "tickvals": ticks, "ticktext": [format_t(t) for t in ticks]}
+
+
+def _time_axis(fig: go.Figure, seconds: Sequence[float]) -> None:
+    fig.update_xaxes(**_time_ticks(seconds))
 
 
 def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, str]] = (),
@@ -55,44 +58,60 @@ def mood_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, st
     session): mean engagement alone, in one panel."""
     if not emotions:
         return engagement_figure(mood, alert_spans, bin_s=bin_s, height=min(height, 340))
+    # The figure is written as one layout and a list of traces, not with make_subplots and update_*
+    # calls: plotly validates each call, and that was most of a report's first drawing on the server.
     # The gap between the panels in pixels, not as a share of the height: the upper panel's "0%" and
     # the lower one's "1" are centred on the panels' edges and met on a short chart.
     plot_px = max(height - 120, 120)  # the height left for the panels, less the margins (a guess on the safe side)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38],
-                        vertical_spacing=min(0.25, (2 * TICK_PX + 8) / plot_px))
+    gap = min(0.25, (2 * TICK_PX + 8) / plot_px)
+    split = 0.38 * (1 - gap)  # the lower panel (scores) takes 38 % of the height the panels share
     x = mood.index.to_numpy() + bin_s / 2  # plot each bin at its middle
-    for emotion in EMOTIONS:
-        fig.add_trace(go.Scatter(
-            x=x, y=mood[emotion], name=emotion, stackgroup="mood", mode="lines", legendgroup="emotions",
-            line={"width": 0.5, "color": EMOTION_COLORS[emotion]}, fillcolor=EMOTION_COLORS[emotion],
-            hovertemplate=f"{emotion}: %{{y:.0%}}<extra></extra>",
-        ), row=1, col=1)
-    fig.add_trace(go.Scatter(x=x, y=mood["engagement"], name="engagement", mode="lines", legendgroup="scores",
-                             line={"color": "#1b9e77", "width": 3}, hovertemplate="engagement %{y:.2f}<extra></extra>"),
-                  row=2, col=1)
-    fig.add_trace(go.Scatter(x=x, y=mood["confusion"], name="confusion", mode="lines", legendgroup="scores",
-                             line={"color": "#d95f02", "width": 3, "dash": "dash"},
-                             hovertemplate="confusion %{y:.2f}<extra></extra>"), row=2, col=1)
+    traces = [
+        {"type": "scatter", "x": x, "y": mood[emotion], "name": emotion, "stackgroup": "mood", "mode": "lines",
+         "legendgroup": "emotions", "line": {"width": 0.5, "color": EMOTION_COLORS[emotion]},
+         "fillcolor": EMOTION_COLORS[emotion], "hovertemplate": f"{emotion}: %{{y:.0%}}<extra></extra>",
+         "xaxis": "x", "yaxis": "y"}
+        for emotion in EMOTIONS
+    ]
+    traces += [
+        {"type": "scatter", "x": x, "y": mood["engagement"], "name": "engagement", "mode": "lines",
+         "legendgroup": "scores", "line": {"color": "#1b9e77", "width": 3},
+         "hovertemplate": "engagement %{y:.2f}<extra></extra>", "xaxis": "x2", "yaxis": "y2"},
+        {"type": "scatter", "x": x, "y": mood["confusion"], "name": "confusion", "mode": "lines",
+         "legendgroup": "scores", "line": {"color": "#d95f02", "width": 3, "dash": "dash"},
+         "hovertemplate": "confusion %{y:.2f}<extra></extra>", "xaxis": "x2", "yaxis": "y2"},
+    ]
+    shapes, annotations = [], []
     for start, end, kind in alert_spans:
-        fig.add_vrect(x0=start, x1=end, fillcolor=ALERT_COLORS.get(kind, "#7f7f7f"), opacity=0.22, line_width=0,
-                      layer="above", row="all", col=1)
-        fig.add_annotation(x=(start + end) / 2, y=1.0, yref="paper", yanchor="bottom", text=f"alert: {kind}",
-                           showarrow=False, font={"size": 11, "color": ALERT_COLORS.get(kind, "#7f7f7f")})
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
-                      legend={**LEGEND_RIGHT, "traceorder": "grouped"})
+        color = ALERT_COLORS.get(kind, "#7f7f7f")
+        shapes += [{"type": "rect", "x0": start, "x1": end, "xref": xref, "y0": 0, "y1": 1, "yref": f"{yref} domain",
+                    "fillcolor": color, "opacity": 0.22, "line": {"width": 0}, "layer": "above"}
+                   for xref, yref in (("x", "y"), ("x2", "y2"))]
+        annotations.append({"x": (start + end) / 2, "xref": "x", "y": 1.0, "yref": "paper", "yanchor": "bottom",
+                            "text": f"alert: {kind}", "showarrow": False, "font": {"size": 11, "color": color}})
+    top = 30
     if note:  # above the alert labels, wrapped: plotly does not wrap an annotation itself
         lines = textwrap.wrap(note, 90)  # 90 characters of 11 px fit the width of an A4 page
-        fig.add_annotation(x=0, xref="paper", xanchor="left", y=1.0, yref="paper", yanchor="bottom", yshift=16,
-                           text="<br>".join(lines), showarrow=False, align="left", font={"size": 11, "color": "#555"})
-        fig.update_layout(margin={"t": 36 + 15 * len(lines)})
-    fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="share of faces", row=1, col=1)
-    fig.update_yaxes(range=[0, 1], title_text="score (0-1)", row=2, col=1)
-    fig.update_yaxes(automargin=True)
-    _time_axis(fig, mood.index.to_numpy())
-    fig.update_xaxes(title_text="", row=1, col=1)
+        annotations.append({"x": 0, "xref": "paper", "xanchor": "left", "y": 1.0, "yref": "paper",
+                            "yanchor": "bottom", "yshift": 16, "text": "<br>".join(lines), "showarrow": False,
+                            "align": "left", "font": {"size": 11, "color": "#555"}})
+        top = 36 + 15 * len(lines)
+    time_axis = _time_ticks(mood.index.to_numpy())
     if height < 400:  # a small chart: the m:ss ticks say enough
-        fig.update_xaxes(title_text="", row=2, col=1)
-    return fig
+        time_axis["title"] = {"text": ""}
+    layout = {
+        "height": height, "margin": {"l": 10, "r": 10, "t": top, "b": 10}, "hovermode": "x unified",
+        "legend": {**LEGEND_RIGHT, "traceorder": "grouped"}, "shapes": shapes, "annotations": annotations,
+        # Two panels on one time axis: the upper one's ticks are the lower one's (matches, no labels).
+        "xaxis": {**time_axis, "title": {"text": ""}, "anchor": "y", "matches": "x2", "showticklabels": False,
+                  "domain": [0, 1]},
+        "xaxis2": {**time_axis, "anchor": "y2", "domain": [0, 1]},
+        "yaxis": {"domain": [split + gap, 1], "anchor": "x", "range": [0, 1], "tickformat": ".0%",
+                  "title": {"text": "share of faces"}, "automargin": True},
+        "yaxis2": {"domain": [0, split], "anchor": "x2", "range": [0, 1], "title": {"text": "score (0-1)"},
+                   "automargin": True},
+    }
+    return go.Figure(data=traces, layout=layout)
 
 
 def engagement_figure(mood: pd.DataFrame, alert_spans: Sequence[tuple[float, float, str]] = (),
