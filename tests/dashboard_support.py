@@ -1,11 +1,18 @@
 """Helpers shared by the tests/test_dashboard_*.py files (imported explicitly, not a conftest):
 a seeded SQLite database (the demo class through db.repository, an evaluation, two accounts),
-a free port, and a short real recording cut from the demo gallery video."""
+a free port, the real dashboard server on one, and a short real recording cut from the demo
+gallery video."""
 
 from __future__ import annotations
 
 import functools
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +66,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def dashboard_server(db_url: str, up_s: float = 30) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``python -m dashboard`` on a free port of localhost (a page the browser gives a camera to)
+    serving ``db_url``, once it answers its health check: its base URL and process; stopped after."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(port), "--db", db_url],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + up_s
+        while True:
+            try:
+                urllib.request.urlopen(base + "/_stcore/health", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"the dashboard did not come up in {up_s:g} s") from None
+                time.sleep(0.25)
+        yield base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def short_recording(path: Path, frames: int = 15, size: tuple[int, int] = (640, 360)) -> Path:

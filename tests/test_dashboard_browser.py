@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from dashboard_support import PASSWORD, REPO, free_port, seed_database
+from dashboard_support import PASSWORD, dashboard_server, seed_database
 
 from db.repository import EXPORT_COLUMNS
 
@@ -31,23 +27,8 @@ pytestmark = [
 @pytest.fixture
 def server(tmp_path):
     seeded = seed_database(tmp_path)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(port), "--db", seeded.url],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://localhost:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/_stcore/health", timeout=2).close()
-            break
-        except OSError:
-            time.sleep(0.25)
-    else:
-        proc.kill()
-        pytest.fail("the dashboard did not come up in 30 s")
-    yield base, seeded
-    proc.terminate()
-    proc.wait(timeout=20)
+    with dashboard_server(seeded.url) as (base, proc):
+        yield base, seeded
 
 
 @pytest.fixture

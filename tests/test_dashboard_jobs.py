@@ -10,11 +10,10 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from dashboard_support import APP, PASSWORD, REPO, free_port, password_hash, seed_database, short_recording
+from dashboard_support import APP, PASSWORD, dashboard_server, password_hash, seed_database, short_recording
 from streamlit.testing.v1 import AppTest
 
 from dashboard import engine_cli, jobs, server_details
@@ -180,18 +179,7 @@ def test_a_reload_shows_the_running_live_class_with_a_stop_that_works(tmp_path):
 
     need_model()
     seeded = seed_database(tmp_path)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(port), "--db", seeded.url],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://localhost:{port}"  # localhost: a page the browser gives a camera to
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(base + "/_stcore/health", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.25)
+    with dashboard_server(seeded.url) as (base, server):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             tab = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
@@ -224,9 +212,6 @@ def test_a_reload_shows_the_running_live_class_with_a_stop_that_works(tmp_path):
         with connect(seeded.url)() as s:
             session = repo.get_session(s, session_id)
             assert session.status == SessionStatus.complete, session.note
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def _engines(parent: int) -> list[int]:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from dashboard_support import PASSWORD, REPO, free_port, seed_database
+from dashboard_support import PASSWORD, dashboard_server, seed_database
 
 from dashboard import web_session
 from db import connect
@@ -58,23 +56,8 @@ def test_the_secret_is_made_once_readable_by_its_owner_only(tmp_path):
 @pytest.fixture
 def server(tmp_path):
     seeded = seed_database(tmp_path)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(port), "--db", seeded.url],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://localhost:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/_stcore/health", timeout=2).close()
-            break
-        except OSError:
-            time.sleep(0.25)
-    else:
-        proc.kill()
-        pytest.fail("the dashboard did not come up in 30 s")
-    yield base, seeded, proc
-    proc.terminate()
-    proc.wait(timeout=20)
+    with dashboard_server(seeded.url) as (base, proc):
+        yield base, seeded, proc
 
 
 @pytest.fixture
