@@ -98,18 +98,6 @@ reach_note = reach.sentence() if reach is not None else ""
 totals = analytics.overall(bins)
 mood = analytics.class_mood(bins)
 names = bins.groupby("student_id")["student"].first().to_dict()
-alert_counts = Counter(a.student_id for a in alert_rows if a.student_id is not None)
-summary = analytics.student_summary(bins, dict(alert_counts))
-if not emotions:
-    summary = summary.drop(columns=list(analytics.EMOTION_SUMMARY_COLUMNS))
-confused = analytics.notable_moments(mood, "confusion", largest=True, bin_s=bin_s) if emotions else None
-disengaged = analytics.notable_moments(mood, "engagement", largest=False, bin_s=bin_s)
-alerts_table = pd.DataFrame([
-    {"from": analytics.format_t(a.start_t), "to": analytics.format_t(a.end_t) if a.end_t is not None else "ongoing",
-     "who": "whole class" if a.student_id is None else names.get(a.student_id, f"student #{a.student_id}"),
-     "kind": a.kind, "message": a.message}
-    for a in alert_rows
-], columns=["from", "to", "who", "kind", "message"])
 
 cols = st.columns(5 if emotions else 4)
 cols[0].metric("Students seen", totals["students"])
@@ -146,6 +134,21 @@ else:
 timeline = analytics.baseline_timeline(bins) if value == "baseline" else analytics.student_timeline(bins, value)
 heatmap_fig = charts.timeline_heatmap(timeline, value, bin_s=bin_s)
 st.plotly_chart(heatmap_fig, key="timeline_chart")
+
+# The tables below the charts, computed once the charts are on their way to the browser (which
+# takes longest over a report's first open: plotly.js to load and compile).
+alert_counts = Counter(a.student_id for a in alert_rows if a.student_id is not None)
+summary = analytics.student_summary(bins, dict(alert_counts))
+if not emotions:
+    summary = summary.drop(columns=list(analytics.EMOTION_SUMMARY_COLUMNS))
+confused = analytics.notable_moments(mood, "confusion", largest=True, bin_s=bin_s) if emotions else None
+disengaged = analytics.notable_moments(mood, "engagement", largest=False, bin_s=bin_s)
+alerts_table = pd.DataFrame([
+    {"from": analytics.format_t(a.start_t), "to": analytics.format_t(a.end_t) if a.end_t is not None else "ongoing",
+     "who": "whole class" if a.student_id is None else names.get(a.student_id, f"student #{a.student_id}"),
+     "kind": a.kind, "message": a.message}
+    for a in alert_rows
+], columns=["from", "to", "who", "kind", "message"])
 
 if emotions:
     left, right = st.columns(2)
