@@ -22,7 +22,7 @@ BIN_S = 5
 
 @pytest.fixture(scope="module")
 def content(tmp_path_factory) -> report_export.ReportContent:
-    """The report of the demo class as the report page assembles it."""
+    """The report of the demo class as the report page assembles it, and a short mood chart."""
     seeded = seed_database(tmp_path_factory.mktemp("report"), users=False)
     with connect(seeded.url)() as s:
         students = repo.students(s, seeded.session_id)
@@ -41,7 +41,9 @@ def content(tmp_path_factory) -> report_export.ReportContent:
         session=session, mood=mood, bin_s=BIN_S,
         figures={"Class mood over time": charts.mood_figure(mood, spans, bin_s=BIN_S, note=note),
                  "Per-student timeline": charts.timeline_heatmap(analytics.student_timeline(bins, "engagement"),
-                                                                 "engagement", bin_s=BIN_S)},
+                                                                 "engagement", bin_s=BIN_S),
+                 # the Live class page's size, where the two panels' "0%" and "1" used to meet
+                 "Class mood, short": charts.mood_figure(mood, spans, bin_s=BIN_S, height=320)},
         summary=analytics.student_summary(bins), confused=analytics.notable_moments(mood, "confusion", bin_s=BIN_S),
         disengaged=analytics.notable_moments(mood, "engagement", largest=False, bin_s=BIN_S),
         alerts=pd.DataFrame([{"from": analytics.format_t(a.start_t), "to": analytics.format_t(a.end_t),
@@ -68,7 +70,7 @@ LAYOUT_JS = """() => Array.from(document.querySelectorAll('.chart .js-plotly-plo
 
 
 def assert_readable(figures: list[dict], width: float) -> None:
-    assert len(figures) == 2
+    assert len(figures) == 3
     for fig in figures:
         svg = fig["svg"]
         assert svg["right"] - svg["left"] <= width + 0.5  # the chart fits the page it is on
