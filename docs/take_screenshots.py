@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +28,7 @@ from dashboard.demo import seed_demo  # noqa: E402
 from dashboard.passwords import hash_password  # noqa: E402
 from db import connect  # noqa: E402
 from db import repository as repo  # noqa: E402
+from db.models import ClassSession  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -62,6 +64,14 @@ def seed(db_url: str) -> int:
     """The demo classes and users; the real model's PrivateTest evaluation when the model and
     the data set are here (the demo's made-up one otherwise)."""
     real = MODEL.exists() and FER_CSV.exists()
+    # Earlier weeks of the course, for the Course overview (its sessions over the weeks).
+    for weeks, students in ((3, 5), (2, 6), (1, 4)):
+        earlier = seed_demo(db_url, students=students, seconds=90.0, title=f"Algebra, week {6 - weeks}",
+                            with_evaluation=False)
+        with connect(db_url)() as s:
+            cs = s.get(ClassSession, earlier)
+            cs.started_at -= timedelta(weeks=weeks)
+            s.commit()
     seed_demo(db_url, live=True, seconds=75.0, title="Live: physics, period 4", with_evaluation=False)
     session_id = seed_demo(db_url, with_evaluation=not real)
     if real:
@@ -135,6 +145,9 @@ def main() -> int:
                     page.add_style_tag(content="img[src^='data:image/png'] { filter: blur(5px); }")
                     page.screenshot(path=out / f"{name}.png")
                     print("saved", out / f"{name}.png")
+                    if page.get_by_test_id("stException").count():  # a page that raised shows its traceback
+                        print(f"error: the {link} page shows an exception: see {out / name}.png", file=sys.stderr)
+                        return 1
                 # A fresh browser context: a teacher typing an admin page's address.
                 page = browser.new_context(viewport={"width": 1400, "height": 700}).new_page()
                 page.goto(f"{base}/model")

@@ -8,6 +8,7 @@ and the content hash it records."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -125,7 +126,9 @@ def test_the_course_overview_shows_a_course_s_sessions_in_date_order_and_filters
     assert list(table["mean engagement"]) == pytest.approx([0.8, 0.4])
     assert list(table["students present"]) == [3, 2] and list(table["alerts"]) == [0, 3]
     assert "Bob's optics" not in shown(at)
-    assert len(at.get("plotly_chart")) == 1
+    (chart,) = at.get("plotly_chart")
+    traces = json.loads(chart.proto.spec)["data"]
+    assert all(t["x"] == [f"18 Nov 09:00 · #{earlier}", f"25 Nov 09:00 · #{later}"] for t in traces)  # one slot each
     # Each session links to its report.
     assert links(at)[f"#{later} Fractions · 2026-11-25 09:00"] == f"session={later}"
 

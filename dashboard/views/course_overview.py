@@ -28,8 +28,10 @@ ERASE_GENERATION = "overview_erase_generation"
 
 def trend_figure(rows: list[course_week.WeekSession]) -> go.Figure:
     """Above: mean engagement and confusion per session (0 to 1). Below: students present and
-    alerts per session. One point per session, at its start, in date order."""
-    x = [r.started_at for r in rows]
+    alerts per session. One slot per session, in date order, named by its start: sessions days or
+    minutes apart get the same room (on a time axis, bars a week apart were hairlines and two
+    sessions of one morning sat on each other)."""
+    x = [f"{r.started_at:%-d %b %H:%M} · #{r.id}" for r in rows]  # unique: equal labels would share a slot
     titles = [r.title for r in rows]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.08)
     for name, values, style in (
@@ -45,6 +47,7 @@ def trend_figure(rows: list[course_week.WeekSession]) -> go.Figure:
                          customdata=titles, hovertemplate="%{customdata}<br>%{y} alerts<extra></extra>"), row=2, col=1)
     fig.update_yaxes(range=[0, 1], title_text="mean (0-1)", row=1, col=1)
     fig.update_yaxes(title_text="count", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=x, automargin=True)
     fig.update_layout(height=480, barmode="group", margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       legend={"orientation": "h", "y": 1.08})
     return fig
