@@ -14,6 +14,7 @@ the same pictures.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ import numpy as np
 INPUT = 128
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for this model
 CHUNKS = (16, 4)  # interpreter batch sizes: per-picture cost is flat from 4 up, set-up grows with the batch
+RETRY_EVERY = 25  # model calls between two looks at the thread count not in use (see ThreadChoice)
+COST_WEIGHT = 0.3  # weight of the latest call in a thread count's running cost per picture
 
 
 @dataclass(frozen=True)
@@ -55,21 +58,66 @@ def _anchor_centres() -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
+class ThreadChoice:
+    """Which of several interpreter thread counts runs the next call: the one with the lowest
+    running cost per picture, each other one again every ``retry_every`` calls.
+
+    Why not simply the most threads: TensorFlow Lite's XNNPACK splits every layer of the model
+    between its threads and waits for all of them at each layer's end. When other processes
+    keep the cores busy, one thread is often descheduled and the others wait for it at every
+    layer: on the 2-core test machine at load ~3.5, in one run of the classroom clip alternating
+    the two, 2 threads took 10.3 ms a picture and 1 thread 2.45 ms; minutes later, at load ~2.8,
+    2 threads took 1.57 ms and 1 thread 2.30 ms. Neither is right all the time, so the detector
+    measures both as it goes (the retries cost a few % when one is much slower)."""
+
+    def __init__(self, options: tuple[int, ...], retry_every: int = RETRY_EVERY):
+        self.options = options
+        self.cost: dict[int, float | None] = dict.fromkeys(options)  # seconds per picture
+        self._retry_every = retry_every
+        self._calls = 0
+
+    def pick(self) -> int:
+        self._calls += 1
+        unmeasured = [o for o in self.options if self.cost[o] is None]
+        if unmeasured:
+            return unmeasured[0]
+        ranked = sorted(self.options, key=lambda o: self.cost[o])
+        if len(ranked) > 1 and self._calls % self._retry_every == 0:
+            # The others in turn: load changes, and only a measurement says when.
+            return ranked[1 + (self._calls // self._retry_every) % (len(ranked) - 1)]
+        return ranked[0]
+
+    def record(self, option: int, seconds: float, pictures: int) -> None:
+        per = seconds / max(pictures, 1)
+        old = self.cost[option]
+        self.cost[option] = per if old is None else (1 - COST_WEIGHT) * old + COST_WEIGHT * per
+
+
 class ShortRangeDetector:
-    """``detect(pictures)``: faces in each 128x128 RGB uint8 picture, scored at least ``min_score``."""
+    """``detect(pictures)``: faces in each 128x128 RGB uint8 picture, scored at least ``min_score``.
+    ``threads``: the interpreter's thread count; by default both 1 and up to 4 (the cores there
+    are) are kept ready and the faster at the moment runs (``ThreadChoice``)."""
 
     def __init__(self, min_score: float, threads: int | None = None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TF 2.18 says to move to ai-edge-litert, which pins other versions
             from tensorflow import lite
 
-            threads = threads or min(4, os.cpu_count() or 1)
+            options = (threads,) if threads else tuple(sorted({1, min(4, os.cpu_count() or 1)}))
+            # Every batch size allocated once, for each thread count: resizing an interpreter's
+            # input re-plans its whole graph.
             self._interpreters = {}
-            for n in (*CHUNKS, 1):
-                it = lite.Interpreter(model_path=str(model_path()), num_threads=threads)
-                it.resize_tensor_input(it.get_input_details()[0]["index"], [n, INPUT, INPUT, 3])
-                it.allocate_tensors()
-                self._interpreters[n] = it
+            for k in options:
+                for n in (*CHUNKS, 1):
+                    it = lite.Interpreter(model_path=str(model_path()), num_threads=k)
+                    it.resize_tensor_input(it.get_input_details()[0]["index"], [n, INPUT, INPUT, 3])
+                    it.allocate_tensors()
+                    # XNNPACK packs the weights on an interpreter's first run (tens of ms): done
+                    # here, so that it is not taken for the cost of that thread count.
+                    it.set_tensor(it.get_input_details()[0]["index"], np.zeros((n, INPUT, INPUT, 3), np.float32))
+                    it.invoke()
+                    self._interpreters[k, n] = it
+        self.threads = ThreadChoice(options)
         self.min_score = min_score
         self._anchors = _anchor_centres()
         # A score logit: sigmoid(x) >= min_score  <=>  x >= logit(min_score).
@@ -86,6 +134,8 @@ class ShortRangeDetector:
         return [self._decode(r, s) for r, s in zip(regressors, logits, strict=True)]
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = self.threads.pick()
+        start = time.perf_counter()
         regs, scores, i = [], [], 0
         while i < len(x):
             left = len(x) - i
@@ -93,7 +143,7 @@ class ShortRangeDetector:
             part = x[i:i + n]
             if len(part) < n:  # pad the last chunk rather than keep an interpreter per size
                 part = np.concatenate([part, np.zeros((n - len(part), *part.shape[1:]), np.float32)])
-            it = self._interpreters[n]
+            it = self._interpreters[k, n]
             it.set_tensor(it.get_input_details()[0]["index"], part)
             it.invoke()
             out = {d["name"]: _per_picture(it.get_tensor(d["index"]), n) for d in it.get_output_details()}
@@ -101,6 +151,7 @@ class ShortRangeDetector:
             regs.append(out["regressors"][:take])
             scores.append(out["classificators"][:take, :, 0])
             i += take
+        self.threads.record(k, time.perf_counter() - start, len(x))
         return np.concatenate(regs), np.concatenate(scores)
 
     def _decode(self, reg: np.ndarray, logit: np.ndarray) -> list[RawFace]:

@@ -12,7 +12,7 @@ import pytest
 from engine_support import small_faces_scene
 from layouts import face_photo_collage
 
-from engine.blazeface import ShortRangeDetector
+from engine.blazeface import ShortRangeDetector, ThreadChoice
 from engine.classify import PacedReader
 from engine.config import load_config
 from engine.detect import Face, FaceDetector, tile_grid
@@ -37,11 +37,13 @@ def _pictures(fer_data) -> np.ndarray:
     return np.array(out)
 
 
-def test_the_batched_short_range_model_gives_mediapipes_boxes(fer_data):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_batched_short_range_model_gives_mediapipes_boxes(fer_data, threads):
+    """With either thread count the detector may choose (blazeface.ThreadChoice)."""
     import mediapipe as mp
 
     pictures = _pictures(fer_data)
-    ours = ShortRangeDetector(0.5).detect(pictures)
+    ours = ShortRangeDetector(0.5, threads).detect(pictures)
     theirs = mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5)
     faces = 0
     try:
@@ -60,6 +62,20 @@ def test_the_batched_short_range_model_gives_mediapipes_boxes(fer_data):
         theirs.close()
     assert faces >= 15  # the comparison saw faces, not only empty tiles
     assert ShortRangeDetector(0.5).detect([]) == []
+
+
+def test_the_thread_count_in_use_is_the_cheaper_one_measured_and_the_other_is_looked_at_again():
+    choice = ThreadChoice((1, 2), retry_every=5)
+    first, second = choice.pick(), choice.pick()
+    assert (first, second) == (1, 1)  # 1 is not measured until a call records it
+    choice.record(1, 0.010, 4)
+    assert choice.pick() == 2  # then 2, which has no figure yet
+    choice.record(2, 0.040, 4)  # 10 ms a picture against 2.5 ms: a busy machine
+    picks = [choice.pick() for _ in range(20)]
+    assert picks.count(2) == 4 and picks.count(1) == 16  # every 5th call tries 2 again
+    for _ in range(10):  # the machine is free again: 2 threads now take 1 ms a picture
+        choice.record(2, 0.004, 4)
+    assert choice.pick() == 2
 
 
 class _CountingModel:
