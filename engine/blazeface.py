@@ -24,7 +24,8 @@ import numpy as np
 INPUT = 128
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for this model
 CHUNKS = (16, 4)  # interpreter batch sizes: per-picture cost is flat from 4 up, set-up grows with the batch
-RETRY_EVERY = 25  # model calls between two looks at the thread count not in use (see ThreadChoice)
+RETRY_EVERY = 25  # model calls between two looks at a thread count not in use, times its cost ratio (ThreadChoice)
+MAX_BACKOFF = 8  # ... up to this many times RETRY_EVERY
 COST_WEIGHT = 0.3  # weight of the latest call in a thread count's running cost per picture
 
 
@@ -60,7 +61,9 @@ def _anchor_centres() -> np.ndarray:
 
 class ThreadChoice:
     """Which of several interpreter thread counts runs the next call: the one with the lowest
-    running cost per picture, each other one again every ``retry_every`` calls.
+    running cost per picture; each other one is looked at again after ``retry_every`` calls
+    times how many times dearer it measured (at most ``MAX_BACKOFF``), so a look at a slow
+    option costs at most about 1/``retry_every`` of the calls' time, however slow it is.
 
     Why not simply the most threads: TensorFlow Lite's XNNPACK splits every layer of the model
     between its threads and waits for all of them at each layer's end. When other processes
@@ -68,24 +71,29 @@ class ThreadChoice:
     layer: on the 2-core test machine at load ~3.5, in one run of the classroom clip alternating
     the two, 2 threads took 10.3 ms a picture and 1 thread 2.45 ms; minutes later, at load ~2.8,
     2 threads took 1.57 ms and 1 thread 2.30 ms. Neither is right all the time, so the detector
-    measures both as it goes (the retries cost a few % when one is much slower)."""
+    measures both as it goes."""
 
     def __init__(self, options: tuple[int, ...], retry_every: int = RETRY_EVERY):
         self.options = options
         self.cost: dict[int, float | None] = dict.fromkeys(options)  # seconds per picture
         self._retry_every = retry_every
         self._calls = 0
+        self._last_used = dict.fromkeys(options, 0)  # call number
 
     def pick(self) -> int:
         self._calls += 1
         unmeasured = [o for o in self.options if self.cost[o] is None]
-        if unmeasured:
-            return unmeasured[0]
-        ranked = sorted(self.options, key=lambda o: self.cost[o])
-        if len(ranked) > 1 and self._calls % self._retry_every == 0:
-            # The others in turn: load changes, and only a measurement says when.
-            return ranked[1 + (self._calls // self._retry_every) % (len(ranked) - 1)]
-        return ranked[0]
+        choice = unmeasured[0] if unmeasured else min(self.options, key=lambda o: self.cost[o])
+        if not unmeasured:
+            best = self.cost[choice]
+            for o in sorted(self.options, key=lambda o: self.cost[o])[1:]:
+                # Load changes, and only a measurement says when; the dearer, the rarer the look.
+                wait = self._retry_every * min(MAX_BACKOFF, self.cost[o] / max(best, 1e-9))
+                if self._calls - self._last_used[o] >= wait:
+                    choice = o
+                    break
+        self._last_used[choice] = self._calls
+        return choice
 
     def record(self, option: int, seconds: float, pictures: int) -> None:
         per = seconds / max(pictures, 1)

@@ -70,10 +70,13 @@ def test_the_thread_count_in_use_is_the_cheaper_one_measured_and_the_other_is_lo
     assert (first, second) == (1, 1)  # 1 is not measured until a call records it
     choice.record(1, 0.010, 4)
     assert choice.pick() == 2  # then 2, which has no figure yet
-    choice.record(2, 0.040, 4)  # 10 ms a picture against 2.5 ms: a busy machine
-    picks = [choice.pick() for _ in range(20)]
-    assert picks.count(2) == 4 and picks.count(1) == 16  # every 5th call tries 2 again
-    for _ in range(10):  # the machine is free again: 2 threads now take 1 ms a picture
+    choice.record(2, 0.020, 4)  # 5 ms a picture against 2.5 ms: twice as dear
+    picks = [choice.pick() for _ in range(40)]
+    assert picks.count(2) == 4 and picks.count(1) == 36  # looked at every 5 x 2 calls
+    choice.record(2, 0.400, 4)  # 100 ms a picture (a busy machine): 30x dearer, looked at every 5 x 8 calls
+    picks = [choice.pick() for _ in range(80)]
+    assert picks.count(2) == 2
+    for _ in range(20):  # the machine is free again: 2 threads now take 1 ms a picture
         choice.record(2, 0.004, 4)
     assert choice.pick() == 2
 
