@@ -318,6 +318,9 @@ def sign_in_page() -> None:
         _first_admin_form()
     else:
         _sign_in_form()
+    from dashboard.charts import warm_up_figure  # plotly, imported only where a chart is drawn
+
+    st.plotly_chart(warm_up_figure(), config={"staticPlot": True, "displayModeBar": False}, key="chart_warm_up")
 
 
 def _sign_in_form() -> None:
