@@ -191,8 +191,9 @@ def stop(job: EngineJob, grace_s: float = 15.0) -> int | None:
     session); kill it only if it ignores that for ``grace_s`` seconds."""
     if not job.running:
         return job.returncode
-    job.stop_requested = True
-    job.proc.send_signal(signal.SIGINT)
+    if not job.stop_requested:  # once: a second SIGINT (a double click, another tab) drops the last batch
+        job.stop_requested = True
+        job.proc.send_signal(signal.SIGINT)
     try:
         return job.proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:

@@ -75,7 +75,7 @@ class FeedSource(Source):
         start = time.monotonic()
         period = 1.0 / self.fps
         last_yield, last_new, n_out = -period, start, 0
-        while True:
+        while not self.stopping():
             image, self._pending = self._pending, None
             if image is None:
                 image = self._read_if_new()

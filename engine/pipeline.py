@@ -283,6 +283,7 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
                 bar = _progress_bar(source, fps, options.progress)
                 clock = time.perf_counter
                 waited = clock()
+                source.stop_on(stop.event)  # a stop ends a wait for the next picture too
                 for frame in () if stop else source.frames():  # stopped during start-up: no frame is read
                     got = clock()
                     analyzer.timings["decode"] += got - waited

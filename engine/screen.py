@@ -146,7 +146,7 @@ class ScreenSource(Source):
         slot, n_out, failures, first_failure = 0, 0, 0, 0.0
         sct = None  # the X connection, opened in the thread that iterates (mss handles are per thread)
         try:
-            while True:
+            while not self.stopping():
                 wait = start + slot * period - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)

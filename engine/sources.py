@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import math
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,9 +67,20 @@ class Source(abc.ABC):
         if fps <= 0:
             raise SourceError("analysis fps must be above 0")
         self.fps = fps
+        self._stop: threading.Event | None = None
 
     @abc.abstractmethod
     def frames(self) -> Iterator[Frame]: ...
+
+    def stop_on(self, event: threading.Event) -> None:
+        """End :meth:`frames` once ``event`` is set, also while waiting for a picture that does not
+        come: a stop must not wait for a camera, a stream or a browser tab that sent nothing more
+        (the engine's stop handler sets it; past its grace the dashboard kills the engine, and the
+        last batch is lost)."""
+        self._stop = event
+
+    def stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
 
     def close(self) -> None:  # noqa: B027 - sources without resources need nothing
         pass
@@ -191,7 +203,7 @@ class LiveSource(Source):
     def frames(self) -> Iterator[Frame]:
         start = time.monotonic()
         last_slot, n_out, failures, first_failure, grabbed = -1, 0, 0, 0.0, 0
-        while True:
+        while not self.stopping():
             if self.frame_period:  # a local file: its next frame is due at its own time
                 grabbed += 1
                 time.sleep(max(0.0, start + grabbed * self.frame_period - time.monotonic()))

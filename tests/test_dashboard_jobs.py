@@ -81,6 +81,35 @@ def test_the_reaper_waits_for_an_engine_no_tab_looks_at(tmp_path):
     assert registry.running() == []
 
 
+# An engine stand-in: counts the SIGINTs it gets while it finishes (1 s), then says how many.
+COUNTS_SIGINTS = """
+import signal, sys, time
+got = []
+signal.signal(signal.SIGINT, lambda *_: got.append(1))
+print("ready", flush=True)
+while not got:
+    time.sleep(0.01)
+time.sleep(1.0)
+print(len(got), flush=True)
+"""
+
+
+def test_stop_pressed_twice_sends_one_sigint(tmp_path):
+    """A double click on Stop (or Stop in two tabs) must not send a second SIGINT: the engine takes
+    a second one as "now", and drops the batch it was writing."""
+    import threading
+
+    proc = subprocess.Popen([sys.executable, "-c", COUNTS_SIGINTS], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    engine = engine_cli.EngineJob("live", ["engine", "live"], proc, tmp_path / "o", tmp_path / "e")
+    first = threading.Thread(target=engine_cli.stop, args=(engine,))
+    first.start()
+    time.sleep(0.3)  # the second press comes while the first waits for the engine
+    assert engine_cli.stop(engine) == 0
+    first.join()
+    assert proc.stdout.read().strip() == "1"
+
+
 def test_an_empty_upload_is_called_empty(tmp_path, monkeypatch):
     seeded = seed_database(tmp_path)
     at = page(seeded.url, tmp_path / "uploads", monkeypatch, TEACHER)

@@ -61,6 +61,22 @@ def test_a_feed_that_goes_quiet_ends_as_lost(tmp_path):
     assert not path.exists()  # no face picture is left behind
 
 
+def test_a_stop_ends_a_feed_that_went_quiet_at_once(tmp_path):
+    """A stop while no picture comes (the tab that sent them reloaded) ends the frames then, not
+    after the feed's idle limit: the engine must finish its last batch before the dashboard's
+    grace for a stop runs out."""
+    path = tmp_path / "live.jpg"
+    write_picture(path, jpeg(10))
+    source = FeedSource(path, fps=5.0, first_wait_s=1.0, idle_s=60.0)
+    stop = threading.Event()
+    source.stop_on(stop)
+    threading.Timer(0.5, stop.set).start()
+    began = time.monotonic()
+    frames = list(source.frames())
+    assert len(frames) == 1 and time.monotonic() - began < 5  # not the 60 s idle limit
+    assert not source.lost and source.end_note == ""
+
+
 def test_a_broken_picture_is_skipped(tmp_path):
     path = tmp_path / "live.jpg"
     write_picture(path, jpeg(10))
