@@ -68,6 +68,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_healthy(base: str, proc: subprocess.Popen, up_s: float = 30) -> None:
+    """Until the Streamlit server at ``base`` answers its health check; RuntimeError when it
+    exits or takes longer than ``up_s``."""
+    deadline = time.monotonic() + up_s
+    while True:
+        try:
+            urllib.request.urlopen(base + "/_stcore/health", timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"the server at {base} did not come up in {up_s:g} s") from None
+            time.sleep(0.25)
+
+
 @contextmanager
 def dashboard_server(db_url: str, up_s: float = 30) -> Iterator[tuple[str, subprocess.Popen]]:
     """``python -m dashboard`` on a free port of localhost (a page the browser gives a camera to)
@@ -77,15 +91,7 @@ def dashboard_server(db_url: str, up_s: float = 30) -> Iterator[tuple[str, subpr
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://localhost:{port}"
     try:
-        deadline = time.monotonic() + up_s
-        while True:
-            try:
-                urllib.request.urlopen(base + "/_stcore/health", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"the dashboard did not come up in {up_s:g} s") from None
-                time.sleep(0.25)
+        wait_until_healthy(base, proc, up_s)
         yield base, proc
     finally:
         proc.terminate()

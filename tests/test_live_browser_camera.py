@@ -13,12 +13,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from dashboard_support import wait_until_healthy
 
 from dashboard.browser_camera import decode_data_url, save_picture
 
@@ -73,16 +73,7 @@ def camera_page(tmp_path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail("the Streamlit test app did not start")
-                time.sleep(0.3)
+        wait_until_healthy(url, proc, up_s=60)
         yield url, feed
     finally:
         proc.terminate()
