@@ -3,6 +3,7 @@
 #
 #   make PYTHON=/path/to/python3.11 test    use a specific interpreter
 #   make PORT=8600 run                      serve the dashboard on another port
+#   make TEST_WORKERS=1 test                run the tests in one process (default: 2)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
