@@ -21,6 +21,8 @@ writes (what ``python -m engine process`` does). Figures per clip:
   (a second pass over the clip). ``fer recall`` scores the peer's boxes the same way.
 * **students**: students the session recorded; the truth is rows x cols (one per tile; more
   means identity switches or false faces, fewer means missed or merged faces).
+* **kept >= 90 %** (with ``--reshuffle-at``): participants whose recorded readings were at least
+  90 % one student, of the participants seen (after the first second), through the reshuffle.
 
 The real clips in ../shared/data/real/ (skipped when absent; cut to ``--seconds``) have no
 truth boxes: only the two factors and the students (truth counted by eye, from its README).
@@ -78,6 +80,34 @@ def score(truth, times_boxes, iou: float) -> tuple[float, float]:
         m = match_boxes(truth.at(t)[0], boxes, iou)
         hits, total, false = hits + m.hits, total + m.hits + m.misses, false + m.false_boxes
     return hits / max(total, 1), false / max(len(times_boxes), 1)
+
+
+def kept_through_reshuffle(truth, db_url: str, session_id: int, fps: float, iou: float,
+                           settle_s: float = 1.0) -> tuple[int, int]:
+    """(participants read >= 90 % of the time as one student, participants seen): each
+    participant's recorded boxes (paired one to one with the truth at IoU >= ``iou``, after the
+    first ``settle_s`` seconds) and the students they were recorded as."""
+    from collections import Counter
+
+    from layouts import pair_boxes
+
+    from db import connect
+    from db import repository as repo
+
+    with connect(db_url)() as s:
+        obs = repo.observations_frame(s, session_id)
+    seen: dict[int, Counter] = {}
+    for slot, rows in obs.groupby((obs["t"] * fps).round()):
+        t = slot / fps
+        if t < settle_s:
+            continue
+        boxes, ids = truth.at(t)
+        found = rows[["box_x", "box_y", "box_w", "box_h"]].to_numpy().tolist()
+        students = rows["student_id"].tolist()
+        for ti, fi, _ in pair_boxes(boxes, found, iou):
+            seen.setdefault(ids[ti], Counter())[students[fi]] += 1
+    kept = sum(c.most_common(1)[0][1] >= 0.9 * sum(c.values()) for c in seen.values())
+    return kept, len(seen)
 
 
 def recorded_boxes(db_url: str, session_id: int, frames: int, fps: float) -> list[tuple[float, list]]:
@@ -206,12 +236,15 @@ def main() -> int:
                 s = run(source, db_url, cfg, RunOptions(progress=False), model=model)
             row = {"name": name, "size": size, "ours": s.video_seconds / s.wall_seconds, "students": s.students,
                    "students_truth": students_truth, "recall": None, "false": None, "det_recall": None,
-                   "det_false": None, "fer": None, "fer_recall": None, "fer_false": None}
+                   "det_false": None, "fer": None, "fer_recall": None, "fer_false": None, "kept": None}
             if truth is not None:
                 row["recall"], row["false"] = score(truth, recorded_boxes(db_url, s.session_id, s.frames_analyzed,
                                                                           args.fps), args.iou)
                 if args.detections:
                     row["det_recall"], row["det_false"] = score(truth, analyser_boxes(video, cfg, model), args.iou)
+                if args.reshuffle_at:
+                    row["kept"] = "{}/{}".format(*kept_through_reshuffle(truth, db_url, s.session_id, args.fps,
+                                                                         args.iou))
             if peer_ok:
                 peer = run_peer(args.peer_python, video, args.fps, args.peer_timeout)
                 if isinstance(peer, str):
@@ -228,6 +261,7 @@ def main() -> int:
     head = ["layout", "size", "ours x", "fer x", "ours/fer", "recall", "false/frame"]
     head += ["det recall", "det false/frame"] if det else []
     head += ["fer recall", "fer false/frame", "students (truth)"]
+    head += ["kept >= 90 %"] if args.reshuffle_at else []
     table = []
     for r in results:
         ratio = r["ours"] / r["fer"] if r["fer"] else None
@@ -235,6 +269,7 @@ def main() -> int:
                  fmt(r["recall"], ".3f"), fmt(r["false"], ".2f")]
         cells += [fmt(r["det_recall"], ".3f"), fmt(r["det_false"], ".2f")] if det else []
         cells += [fmt(r["fer_recall"], ".3f"), fmt(r["fer_false"], ".2f"), f"{r['students']} ({r['students_truth']})"]
+        cells += [r["kept"] or "-"] if args.reshuffle_at else []
         table.append(cells)
     widths = [max(len(h), *(len(c[i]) for c in table)) if table else len(h) for i, h in enumerate(head)]
     print()

@@ -60,9 +60,10 @@ class ReidConfig:
     keep_bonus: float = 0.10  # a track's own student is preferred by this much over a look-alike
     moved_within_s: float = 3.0  # a continuing track passes to a look-alike seen this recently (a tile moved)
     # A face left on a tile whose student moved, and a student just seen whom no face took, are
-    # one person from this similarity on. Different FER faces reach 0.6 0.16 % of the time (600
-    # PrivateTest faces, boxes jittered by 4 px), the same face 99.5 %; 0.70 held a 3x3 reshuffle's
-    # last face back as a new student for two frames (its look scored 0.65).
+    # one person from this similarity on. A different FER face's look reaches 0.60 against a
+    # template 0.20 % of the time, the same face's 100 % (benchmarks/reid_separation.py: 300
+    # PrivateTest faces, boxes jittered by 4 px); 0.70 held a 3x3 reshuffle's last face back as a
+    # new student for two frames (its look scored 0.65).
     leftover_similarity: float = 0.60
     memory_s: float = 1800.0  # a student unseen for longer is no longer a candidate
     template_rate: float = 0.2  # weight of each new look in a student's running-mean template
