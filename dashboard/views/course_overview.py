@@ -108,6 +108,20 @@ def counted(n) -> str:
             f"merges ({n.rows:,} rows in all)")
 
 
+def confirmed_erasure(form_key: str, typed_key: str, prompt: str, button: str, erase):
+    """A form that runs ``erase(typed)`` when submitted; its result, or None when not submitted or
+    refused (the refusal shown)."""
+    with st.form(form_key):
+        typed = st.text_input(prompt, key=typed_key)
+        if st.form_submit_button(button, icon=":material/delete_forever:"):
+            try:
+                with ui.explained_database_errors():
+                    return erase(typed)
+            except ErasureRefused as refused:
+                st.error(f"Not erased: {ui.plain(refused)}.")
+    return None
+
+
 def erase_section(course_id: int) -> None:
     """The owner's (or an admin's) erasures in this course, each shown with what it removes and
     confirmed by typing the name; the repository checks the permission and the name again and
@@ -137,34 +151,25 @@ def erase_section(course_id: int) -> None:
             n = data.course_student_count(factory, course_id, who, user)
         st.warning(f"Erases {ui.plain(who)} in {n.sessions} sessions of {ui.plain(course)}: {n.students} student rows, "
                    f"{counted(n)}.", icon=":material/warning:")
-        with st.form(f"erase_course_student_{generation}"):
-            typed = st.text_input("Type the student's name to confirm", key=f"erase_student_typed_{generation}")
-            if st.form_submit_button("Erase this student's records", icon=":material/delete_forever:"):
-                try:
-                    with ui.explained_database_errors():
-                        done = data.erase_course_student(factory, course_id, who, typed, user)
-                except ErasureRefused as refused:
-                    st.error(f"Not erased: {ui.plain(refused)}.")
-                else:
-                    erased(f"The records of {who} in {done.sessions} sessions of {course} are erased.", False)
+        done = confirmed_erasure(f"erase_course_student_{generation}", f"erase_student_typed_{generation}",
+                                 "Type the student's name to confirm", "Erase this student's records",
+                                 lambda typed: data.erase_course_student(factory, course_id, who, typed, user))
+        if done is not None:
+            erased(f"The records of {who} in {done.sessions} sessions of {course} are erased.", False)
 
     st.markdown("**The whole course**")
     with ui.explained_database_errors():
         n = data.course_count(factory, course_id, user)
     st.warning(f"Erases the course {ui.plain(course)}, its {n.sessions} sessions and everything recorded in them: "
                f"{n.students} students, {counted(n)}.", icon=":material/warning:")
-    with st.form(f"erase_course_{generation}"):
-        typed = st.text_input("Type the course's name to confirm", key=f"erase_course_typed_{generation}")
-        if st.form_submit_button("Erase the whole course", icon=":material/delete_forever:"):
-            try:
-                with ui.explained_database_errors():
-                    done, sources = data.erase_course(factory, course_id, typed, user)
-            except ErasureRefused as refused:
-                st.error(f"Not erased: {ui.plain(refused)}.")
-            else:
-                kept = uploads.remove_kept_recordings(sources, context.settings().uploads_dir)
-                also = f" and {kept} kept recording{'s' if kept != 1 else ''}" if kept else ""
-                erased(f"The course {course} and its {done.sessions} sessions{also} are erased.", True)
+    done = confirmed_erasure(f"erase_course_{generation}", f"erase_course_typed_{generation}",
+                             "Type the course's name to confirm", "Erase the whole course",
+                             lambda typed: data.erase_course(factory, course_id, typed, user))
+    if done is not None:
+        count, sources = done
+        kept = uploads.remove_kept_recordings(sources, context.settings().uploads_dir)
+        also = f" and {kept} kept recording{'s' if kept != 1 else ''}" if kept else ""
+        erased(f"The course {course} and its {count.sessions} sessions{also} are erased.", True)
 
 
 with ui.explained_database_errors():
