@@ -94,12 +94,17 @@ def dashboard_server(db_url: str, up_s: float = 30) -> Iterator[tuple[str, subpr
         wait_until_healthy(base, proc, up_s)
         yield base, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 20)
+
+
+def stop_process(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not ended after ``grace_s`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def short_recording(path: Path, frames: int = 15, size: tuple[int, int] = (640, 360)) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from dashboard_support import wait_until_healthy
+from dashboard_support import stop_process, wait_until_healthy
 
 from dashboard.browser_camera import decode_data_url, save_picture
 
@@ -76,12 +76,7 @@ def camera_page(tmp_path):
         wait_until_healthy(url, proc, up_s=60)
         yield url, feed
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
         shutil.rmtree(tmp_path / ".streamlit", ignore_errors=True)
 
 
