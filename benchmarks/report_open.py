@@ -12,7 +12,8 @@ tests/test_dashboard_browser.py does). Then, in that order:
    opens on the session the picker chooses). The first time, the server's caches are cold (that
    session's per-bin sums, the coverage counts); the browser compiled Streamlit's 4.6 MB plotly.js
    chunk on the sign-in page (its warm-up chart, drawn before the benchmark types the password, as
-   it would be while a teacher types). Then again, from the start page: warm.
+   it would be while a teacher types), and the first page after signing in drew the hidden sample
+   report (dashboard/warm_up.py). Then again, from the start page: warm.
 2. by its address, ``/report?session=ID`` typed or followed from a link (the whole app loads
    again): the other session's report, its server caches cold, then that report again.
 

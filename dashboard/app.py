@@ -13,7 +13,7 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import auth, context, privacy, server_details, ui, web_session  # noqa: E402
+from dashboard import auth, context, privacy, server_details, ui, warm_up, web_session  # noqa: E402
 
 # No page_icon: a Material icon there is fetched from Google's font server, which a school network may block.
 st.set_page_config(page_title="Classroom engagement", layout="wide")
@@ -69,3 +69,4 @@ with st.sidebar:
 
 ui.keep_chosen_session_in_url()  # the session picked on one page follows to the next, in the address
 page.run()
+warm_up.after_first_page(page.title == "Session report")  # the browser's first report comes sooner (not reached after a page's st.stop())
