@@ -88,9 +88,12 @@ class RecordingWorker:
     class: the local engine uses it directly, Ray wraps it as an actor."""
 
     def __init__(self, cfg: EngineConfig, model_path: str | None = None, detector: str | None = None,
-                 model=None):
+                 model=None, threads: int | None = None):
         for k, v in QUIET_ENV.items():
             os.environ.setdefault(k, v)
+        if threads:  # a Ray worker sharing its node's cores with others (worker_threads)
+            limit_cpu_threads(threads)
+            cfg = cfg.replace("detector", threads=threads)
         # Under KERAS_BACKEND=jax on a GPU (requirements-gpu.txt), JAX would take 75 % of the GPU's
         # memory at its first call; workers sharing a GPU (--workers above the GPU count) then
         # could not all start. Memory as needed instead (a node's own setting wins).
@@ -256,6 +259,29 @@ def run_local(paths: list[str], db_url: str, worker: RecordingWorker, progress: 
     return report
 
 
+def limit_cpu_threads(threads: int) -> None:
+    """Keep this process's libraries to ``threads`` CPU threads: TensorFlow (the expression model;
+    call this before it runs anything), OpenCV and OpenMP. By default each
+    takes every core, so two workers on two cores each run two threads per library, and a
+    library's threads that wait for each other at every step wait for the other worker too."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import cv2
+    import tensorflow as tf  # the detector's interpreter needs it under any Keras backend
+
+    cv2.setNumThreads(threads)
+    with contextlib.suppress(RuntimeError):  # TensorFlow already ran something here: too late, keep its own
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def worker_threads(cpus: int, nodes: int, workers: int) -> int | None:
+    """CPU threads for each worker when ``workers`` share ``nodes`` nodes of ``cpus`` cores in
+    all: the cores of a node divided among the workers on it; None (each library's own choice)
+    for a worker alone on its node."""
+    per_node = -(-workers // max(1, nodes))
+    return max(1, cpus // max(1, nodes) // per_node) if per_node > 1 else None
+
+
 @dataclass(frozen=True)
 class ClusterPlan:
     workers: int
@@ -311,7 +337,7 @@ def _worker_env() -> dict[str, str]:
 
 
 def run_ray(paths: list[str], db_url: str, cfg: EngineConfig, model_path: str | None, detector: str | None,
-            plan: ClusterPlan, progress: Progress, title: str = "") -> BatchReport:
+            plan: ClusterPlan, progress: Progress, title: str = "", local: bool = False) -> BatchReport:
     """Each recording one task on a pool of model-holding actors; a worker that dies is restarted
     and its task run again (see the module's docstring)."""
     import ray
@@ -323,7 +349,11 @@ def run_ray(paths: list[str], db_url: str, cfg: EngineConfig, model_path: str | 
     ledger = ray.remote(num_cpus=0)(AttemptLedger).options(name=f"{LEDGER_PREFIX}{uuid.uuid4().hex[:12]}").remote()
     actor_cls = ray.remote(RecordingWorker).options(
         num_cpus=1, num_gpus=plan.gpus_per_worker, max_restarts=ACTOR_RESTARTS, max_task_retries=TASK_RETRIES)
-    actors = [actor_cls.remote(cfg, model_path, detector) for _ in range(plan.workers)]
+    # An embedded cluster is this computer: its workers share its cores (Ray's CPU count there is the
+    # number of workers). On a cluster, a node's CPUs are shared by the workers Ray puts on it.
+    threads = (worker_threads(os.cpu_count() or 1, 1, plan.workers) if local
+               else worker_threads(int(ray.cluster_resources().get("CPU", 1)), plan.nodes, plan.workers))
+    actors = [actor_cls.remote(cfg, model_path, detector, threads=threads) for _ in range(plan.workers)]
     try:
         ray.get([a.ready.remote() for a in actors])
     except RayError as exc:
@@ -474,7 +504,8 @@ def _batch_on_ray(args, paths: list[str], model_path: str | None, progress: Prog
               f" ({plan.nodes} node{'s' if plan.nodes != 1 else ''}"
               f"{f', {plan.gpus_per_worker:g} GPU each' if plan.gpus_per_worker else ''})", file=sys.stderr, flush=True)
         try:
-            return run_ray(paths, args.db, args.cfg, model_path, args.detector, plan, progress, args.title)
+            return run_ray(paths, args.db, args.cfg, model_path, args.detector, plan, progress, args.title,
+                           local=args.ray == "local")
         except WorkerStartError as exc:
             raise cli.UsageError(f"the workers could not start: {exc}") from exc
     finally:

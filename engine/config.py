@@ -46,6 +46,7 @@ class DetectorConfig:
     verify_crop_ratios: tuple[float, ...]
     detect_every_s: float
     detect_every_still_s: float
+    threads: int
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,8 @@ def _check(cfg: EngineConfig) -> None:
         raise ConfigError("[detector] detect_every_s must be >= 0 and detect_every_still_s at least as long")
     if cfg.tracker.confirm_hits < 1:
         raise ConfigError("[tracker] confirm_hits must be at least 1")
+    if cfg.detector.threads < 0:
+        raise ConfigError("[detector] threads must be 0 (chosen as it runs) or a number of threads")
     if not 0 <= cfg.detector.tile_overlap < 1:
         raise ConfigError("[detector] tile_overlap must be in [0, 1)")
     if cfg.alerts.off_threshold > cfg.alerts.on_threshold:

@@ -220,7 +220,7 @@ class FaceDetector:
         self._full = fd.FaceDetection(model_selection=1, min_detection_confidence=floor)
         # The short-range model runs hundreds of times a second (tiles, crops): in batches,
         # outside MediaPipe's one-picture graph (engine/blazeface.py; same model, same boxes).
-        self._short = ShortRangeDetector(cfg.min_score)
+        self._short = ShortRangeDetector(cfg.min_score, cfg.threads or None)
         self._state = _PlanState()
 
     # -- public ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,6 +87,30 @@ def test_worker_plan_one_per_cpu_or_one_gpu_each_and_no_more_than_the_recordings
     assert batch.plan_workers({"CPU": 8.0}, 1, None, recordings=1) == batch.ClusterPlan(1, 0.0, 1)  # one upload, one actor
     assert batch.plan_workers({"CPU": 8.0, "GPU": 4.0}, 1, None, recordings=3) == batch.ClusterPlan(3, 1.0, 1)
     assert batch.plan_workers({"CPU": 2.0}, 1, 2, recordings=3) == batch.ClusterPlan(2, 0.0, 1)
+
+
+def test_workers_sharing_a_node_split_its_cores_and_keep_their_libraries_to_them(tmp_path):
+    """Two workers on two cores each run one thread per library (TensorFlow, OpenCV, the
+    detector's interpreter); by default each would take both cores and wait on the other."""
+    assert batch.worker_threads(2, 1, 2) == 1
+    assert batch.worker_threads(2, 1, 1) is None  # alone on its computer: the libraries choose
+    assert batch.worker_threads(16, 1, 3) == 5
+    assert batch.worker_threads(32, 2, 4) == 8  # two nodes of 16 cores, two workers each
+    assert batch.worker_threads(1, 1, 4) == 1
+    probe = ("import cv2, json, tensorflow as tf; from engine.batch import RecordingWorker; "
+             "from engine.config import load_config; from engine.detect import FaceDetector; "
+             "w = RecordingWorker(load_config().replace('privacy', emotions=False), threads=1); "
+             "d = FaceDetector(w.cfg.detector); "
+             "print(json.dumps([tf.config.threading.get_intra_op_parallelism_threads(), cv2.getNumThreads(), "
+             "list(d._short.threads.options)]))")
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM_", "OMP_NUM"))}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1], env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [1, 1, [1]]
 
 
 def test_a_stopped_ray_batch_stops_its_running_workers_and_marks_their_sessions(tmp_path):
