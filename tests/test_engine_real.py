@@ -127,15 +127,18 @@ def test_group_photos_find_most_faces_with_few_false_boxes(model, tmp_path, fer_
         rows = [tuple(r) for r in s.query(Observation.t, Observation.box_x, Observation.box_y, Observation.box_w,
                                             Observation.box_h)]
     assert len({r[0] for r in rows}) <= 10
-    hits = misses = false = 0
+    strict, on_face = [0, 0, 0], [0, 0, 0]  # hits, misses, false boxes
     for k, boxes in truths.items():
         # The folder's pictures in name order, one media "frame" each (the folder source's clock).
         t = k / CFG.sampling.fps
         found = [r[1:] for r in rows if abs(r[0] - t) < 1e-6]
-        m = match_boxes(boxes, found)
-        hits, misses, false = hits + m.hits, misses + m.misses, false + m.false_boxes
-    # Issue 11's target is 95 % and at most 2 false boxes here; measured recall 0.942 and 5 false boxes
-    # (docs/engine.md): these floors hold what works now, the gap is reported, not hidden.
-    print(f"group photos: recall {hits / (hits + misses):.3f}, {false} false boxes in 10 pictures")
-    assert hits / (hits + misses) >= 0.92, f"recall {hits / (hits + misses):.3f} ({misses} of {hits + misses} missed)"
-    assert false <= 6, f"{false} false boxes in 10 pictures"
+        for total, m in ((strict, match_boxes(boxes, found)), (on_face, match_boxes(boxes, found, inside=0.9))):
+            total[:] = [a + b for a, b in zip(total, m, strict=True)]
+    # A truth box is the whole pasted FER picture; a box inside it is on that picture's face (FER's
+    # framing varies: a tilted head fills half its picture, IoU < 0.3 with the square). Both shown.
+    print(f"group photos: recall {strict[0] / sum(strict[:2]):.3f} with {strict[2]} false boxes (IoU >= 0.3); "
+          f"{on_face[0] / sum(on_face[:2]):.3f} with {on_face[2]} (a box inside a pasted picture counts)")
+    hits, misses, false = on_face
+    # Issue 11's target: at least 95 % of the faces, at most one false box per five pictures.
+    assert hits / (hits + misses) >= 0.95, f"recall {hits / (hits + misses):.3f} ({misses} of {hits + misses} missed)"
+    assert false <= 2, f"{false} false boxes in 10 pictures"

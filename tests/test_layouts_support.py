@@ -124,6 +124,12 @@ def test_match_boxes_counts_hits_misses_and_false_boxes():
     assert match_boxes(truth, found, iou=0.9) == (0, 3, 4)
     # One found box between two faces counts once.
     assert match_boxes([(0, 0, 10, 10), (8, 0, 10, 10)], [(4, 0, 10, 10)]) == (1, 1, 0)
+    # A small box inside a pasted picture (a tilted FER face fills half of it): IoU 0.25, fully inside.
+    picture, face = [(0, 0, 100, 100)], [(30, 30, 50, 50)]
+    assert match_boxes(picture, face) == (0, 1, 1)
+    assert match_boxes(picture, face, inside=0.9) == (1, 0, 0)
+    assert match_boxes(picture, [(80, 80, 50, 50)], inside=0.9) == (0, 1, 1)  # mostly outside: no
+    assert match_boxes(picture, [(30, 30, 50, 50), (40, 40, 30, 30)], inside=0.9) == (1, 0, 1)  # one each
 
 
 def test_geometry_fits_every_benchmark_layout():
