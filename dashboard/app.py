@@ -15,14 +15,16 @@ import streamlit as st  # noqa: E402
 
 from dashboard import auth, context, privacy, server_details, ui, warm_up, web_session  # noqa: E402
 
-# No page_icon: a Material icon there is fetched from Google's font server, which a school network may block.
+# No Material icon as a page's or the app's icon: the browser would fetch it from Google's font server
+# for the tab (a school network may block it, and it tells Google who opened which page); the tab
+# icon is drawn here instead (ui.local_favicon, after each st.navigation).
 st.set_page_config(page_title="Classroom engagement", layout="wide")
 
 # Served by plain `streamlit run dashboard/app.py`, this app would have no cookie binding and no
 # upload gate: refuse before touching the database. A run over the web has a page address
 # (st.context.url); AppTest's in-process runs have none, and no server to protect.
 if web_session.unprotected_server(st.context.url is not None):
-    st.error(web_session.NOT_LAUNCHED, icon=":material/gpp_bad:")
+    st.error(web_session.NOT_LAUNCHED)
     st.stop()
 
 with ui.explained_database_errors():
@@ -35,28 +37,31 @@ if user is None:
     # ?session=...) shows the page that was asked for.
     aliases = [st.Page(auth.sign_in_page, title="Sign in", url_path=Path(p).stem, visibility="hidden")
                for p in ui.ALL_PAGES]
-    st.navigation([st.Page(auth.sign_in_page, title="Sign in", icon=":material/login:", default=True), *aliases],
-                  position="hidden").run()
+    sign_in = st.navigation([st.Page(auth.sign_in_page, title="Sign in", default=True),
+                             *aliases], position="hidden")
+    ui.local_favicon()
+    sign_in.run()
     st.stop()
 
 # Admin pages stay registered for teachers, hidden from their menu, so reaching one by its
 # address shows the page's refusal rather than silently landing elsewhere.
 class_pages = [
-    st.Page(ui.LIVE_PAGE, title="Live class", icon=":material/videocam:", default=True),
-    st.Page(ui.RECORDINGS_PAGE, title="Recordings", icon=":material/movie:"),
-    st.Page(ui.REPORT_PAGE, title="Session report", icon=":material/insert_chart:"),
-    st.Page(ui.STUDENTS_PAGE, title="Students", icon=":material/groups:"),
-    st.Page(ui.COURSE_OVERVIEW_PAGE, title="Course overview", icon=":material/calendar_month:"),
-    st.Page(ui.ACCOUNT_PAGE, title="My account", icon=":material/key:"),
+    st.Page(ui.LIVE_PAGE, title="Live class", default=True),
+    st.Page(ui.RECORDINGS_PAGE, title="Recordings"),
+    st.Page(ui.REPORT_PAGE, title="Session report"),
+    st.Page(ui.STUDENTS_PAGE, title="Students"),
+    st.Page(ui.COURSE_OVERVIEW_PAGE, title="Course overview"),
+    st.Page(ui.ACCOUNT_PAGE, title="My account"),
 ]
 admin_visibility = "visible" if user.is_admin else "hidden"
 admin_pages = [
-    st.Page(ui.MODEL_PAGE, title="Model evaluation", icon=":material/science:", visibility=admin_visibility),
-    st.Page(ui.USERS_PAGE, title="Users", icon=":material/manage_accounts:", visibility=admin_visibility),
-    st.Page(ui.COURSES_PAGE, title="Courses", icon=":material/school:", visibility=admin_visibility),
-    st.Page(ui.AUDIT_PAGE, title="Audit log", icon=":material/policy:", visibility=admin_visibility),
+    st.Page(ui.MODEL_PAGE, title="Model evaluation", visibility=admin_visibility),
+    st.Page(ui.USERS_PAGE, title="Users", visibility=admin_visibility),
+    st.Page(ui.COURSES_PAGE, title="Courses", visibility=admin_visibility),
+    st.Page(ui.AUDIT_PAGE, title="Audit log", visibility=admin_visibility),
 ]
 page = st.navigation({"Class": class_pages, "Admin": admin_pages} if user.is_admin else class_pages + admin_pages)
+ui.local_favicon()
 
 with st.sidebar:
     st.caption(f"Signed in as **{ui.plain(user.username)}** ({user.role})")
