@@ -24,7 +24,7 @@ st.set_page_config(page_title="Classroom engagement", layout="wide")
 # upload gate: refuse before touching the database. A run over the web has a page address
 # (st.context.url); AppTest's in-process runs have none, and no server to protect.
 if web_session.unprotected_server(st.context.url is not None):
-    st.error(web_session.NOT_LAUNCHED)
+    st.error(web_session.NOT_LAUNCHED, icon=":material/gpp_bad:")  # drawn from the local font, not fetched
     st.stop()
 
 with ui.explained_database_errors():
@@ -45,10 +45,11 @@ if user is None:
 
 # Admin pages stay registered for teachers, hidden from their menu, so reaching one by its
 # address shows the page's refusal rather than silently landing elsewhere.
+report_page = st.Page(ui.REPORT_PAGE, title="Session report")
 class_pages = [
     st.Page(ui.LIVE_PAGE, title="Live class", default=True),
     st.Page(ui.RECORDINGS_PAGE, title="Recordings"),
-    st.Page(ui.REPORT_PAGE, title="Session report"),
+    report_page,
     st.Page(ui.STUDENTS_PAGE, title="Students"),
     st.Page(ui.COURSE_OVERVIEW_PAGE, title="Course overview"),
     st.Page(ui.ACCOUNT_PAGE, title="My account"),
@@ -74,4 +75,4 @@ with st.sidebar:
 
 ui.keep_chosen_session_in_url()  # the session picked on one page follows to the next, in the address
 page.run()
-warm_up.after_first_page(page.title == "Session report")  # the browser's first report comes sooner (not reached after a page's st.stop())
+warm_up.after_first_page(page.url_path == report_page.url_path)  # the browser's first report comes sooner (not reached after a page's st.stop())
