@@ -32,6 +32,7 @@ from engine.gallery import Layout, Rect, find_layout
 CLUSTER_SCORE_GAP = 0.15  # see FaceDetector._tile_sides
 SWEEP_SCALES = (1.0, 0.8, 1.2)  # tile sides of successive sweeps, relative to the plan's (see plan_tiles)
 IN_CELLS_SHARE = 0.8  # a plan searches a gallery cell by cell when this share of its faces are in cells
+CELL_FACE_SHARE = 0.15  # a face this share of its cell's short side or more is the cell's webcam framing (see _search_ladder)
 # MediaPipe's keypoint order; "right" is the person's right (the image's left in a frontal face).
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
 
@@ -112,6 +113,18 @@ def tile_grid(width: int, height: int, side: int, overlap: float) -> list[tuple[
         return sorted({round(v) for v in np.linspace(0, extent - side, n)})
 
     return [(x, y, min(side, width), min(side, height)) for y in starts(height) for x in starts(width)]
+
+
+def _app_bar(region: Rect, width: int, height: int) -> bool:
+    """A meeting app's title bar or toolbar: a strip across the whole frame, under an eighth of its height."""
+    return region[2] >= 0.9 * width and region[3] < height / 8
+
+
+def _only_over(tile: Rect, cells: set[Rect], layout: Layout) -> bool:
+    """Whether ``tile`` overlaps some of ``cells`` and nothing else of the ``layout`` but its
+    flat background."""
+    over = [c for c in (*layout.cells, *layout.others) if _overlap(tile, c)]
+    return bool(over) and all(c in cells for c in over)
 
 
 def _overlap(a: Rect, b: Rect) -> bool:
@@ -283,7 +296,7 @@ class FaceDetector:
         frame = (0, 0, w, h)
         for side in sides:
             others = [r for r in layout.others if min(r[2], r[3]) >= side / self.cfg.tile_face_ratio
-                      and not (r[2] >= 0.9 * w and r[3] < h / 8)]
+                      and not _app_bar(r, w, h)]
             tiles += [Tile(*t, frame) for t in tile_grid(w, h, side, self.cfg.tile_overlap)
                       if any(_overlap(t, r) for r in others)]
         return tiles
@@ -400,13 +413,17 @@ class FaceDetector:
             if side <= self.cfg.min_tile_px:
                 break
             side //= 2
-        # The search uses less overlap than tracking: a face cut at one scale is whole at the next.
-        # A box cut by a tile edge is a fragment; at overlap 0.25 the face is whole in a
-        # neighbouring tile or at the next scale.
-        tiled = [f for s in ladder for f in self._run_tiles(rgb, tile_grid(w, h, s, 0.25)) if not f.cut]
+        tiled, skipped, verified = self._search_ladder(rgb, ladder)
         # Plan on what passes the second look: a plan chosen for a flower's petals or a poster
         # would send small tiles over every frame after it.
-        everything = self.verify(rgb, merge_faces(full + self._filter(tiled), self.cfg.nms_iou, self.cfg.nms_containment))
+        everything = self.verify(rgb, merge_faces(full + self._filter(tiled), self.cfg.nms_iou, self.cfg.nms_containment),
+                                 trusted=verified)
+        if skipped and self._cell_faces(rgb, everything) is None:
+            # The cells' small scales were left out for a gallery that, with all its faces, is not
+            # one: the search is finished as on any other frame.
+            tiled += [f for f in self._run_tiles(rgb, skipped) if not f.cut]
+            everything = self.verify(rgb, merge_faces(full + self._filter(tiled), self.cfg.nms_iou,
+                                                      self.cfg.nms_containment), trusted=everything)
         if not everything:
             sides = () if self.mode == "auto" else (min(h, w),)
             return DetectionPlan(full_range=True, tile_sizes=sides, reason="no face found yet: full range only",
@@ -424,6 +441,43 @@ class FaceDetector:
                    + (f"; a gallery: each cell at faces of {cell_faces[0]:.0%} (up to {cell_faces[1]:.0%}) of its side"
                       if cell_faces else ""),
         )
+
+    def _search_ladder(self, rgb: np.ndarray, ladder: list[int]) -> tuple[list[Face], list[Tile], list[Face]]:
+        """Whole (not tile-cut) boxes of the short-range model over the frame at each side of
+        ``ladder`` (largest first), the tiles left out, and the gallery faces that passed the
+        second look on the way.
+
+        The search uses less overlap than tracking: a face cut at one scale is whole at the
+        next. On a meeting gallery a cell whose webcam face has been found (and passed the
+        second look) is not searched at the smaller scales: the plan follows each cell at the
+        scale of the gallery's typical face (``plan_tiles``), so a smaller face there would not
+        be followed anyway, and those small tiles, most of the search on a 1080p gallery (the 67
+        and 48 px tiles are ~2,400 of ~2,800 pictures on a 5x5), find eyes, ears and name strips."""
+        h, w = rgb.shape[:2]
+        layout = self._layout(rgb)
+        # Cells whose webcam face has been found, and the app's bars, which the plan never looks at.
+        settled = {r for r in layout.others if _app_bar(r, w, h)} if layout.is_gallery else set()
+        verified: list[Face] = []
+        tiled: list[Face] = []
+        skipped: list[Tile] = []
+        for side in ladder:
+            tiles = [Tile(*t, (0, 0, w, h)) for t in tile_grid(w, h, side, 0.25)]
+            if settled:
+                # Left out: a tile over settled cells and bars (and the flat gaps between them) only.
+                skip = [_only_over(t, settled, layout) for t in tiles]
+                skipped += [t for t, s in zip(tiles, skip, strict=True) if s]
+                tiles = [t for t, s in zip(tiles, skip, strict=True) if not s]
+            found = [f for f in self._run_tiles(rgb, tiles) if not f.cut]
+            tiled += found
+            if not layout.is_gallery:
+                continue
+            merged = merge_faces(self._filter(found), self.cfg.nms_iou, self.cfg.nms_containment)
+            for f in self.verify(rgb, clip_to_frame(merged, w, h), trusted=verified):
+                verified.append(f)
+                cell = layout.cell_of(f.x + f.w / 2, f.y + f.h / 2)
+                if cell and f.size >= CELL_FACE_SHARE * min(cell[2], cell[3]):
+                    settled.add(cell)
+        return tiled, skipped, verified
 
     def _cell_faces(self, rgb: np.ndarray, faces: list[Face]) -> tuple[float, float] | None:
         """The faces' typical and largest size as a share of their cell's short side, when the
