@@ -95,3 +95,45 @@ def test_the_plan_follows_a_new_layout_without_a_re_plan(tmp_path, fer_csv):
         assert tiles and all(t.w > t.within[3] for t in tiles)
     finally:
         detector.close()
+
+
+def _search_counting_pictures(detector: FaceDetector, rgb: np.ndarray) -> tuple[DetectionPlan, int]:
+    pictures = 0
+    detect = detector._short.detect
+
+    def counted(batch):
+        nonlocal pictures
+        pictures += len(batch)
+        return detect(batch)
+
+    detector._short.detect = counted
+    try:
+        return detector.search_plan(rgb), pictures
+    finally:
+        detector._short.detect = detect
+
+
+def test_the_plan_search_leaves_out_small_scales_only_in_cells_whose_face_it_found(tmp_path, fer_csv):
+    """A gallery cell whose webcam face was found is not searched again with smaller tiles,
+    nor are the app's bars (the plan never looks at either): on a 5x5 1080p gallery that is
+    most of the search. A frame that is not a gallery (a group photo) is searched whole."""
+    from layouts import face_photo_collage
+
+    from engine.detect import tile_grid
+
+    detector = FaceDetector(load_config().detector)
+    try:
+        _, frame = _gallery_frame(tmp_path, 5, 5, 1920, 1080, seed=5)
+        plan, pictures = _search_counting_pictures(detector, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        ladder = (1080, 540, 270, 135, 67, 48)
+        every_tile = sum(len(tile_grid(1920, 1080, side, 0.25)) for side in ladder)
+        assert plan.cell_faces is not None, plan.reason
+        assert pictures < 0.5 * every_tile, f"{pictures} pictures of {every_tile} tiles"
+
+        photo = face_photo_collage(seed=1).image
+        plan, pictures = _search_counting_pictures(detector, cv2.cvtColor(photo, cv2.COLOR_BGR2RGB))
+        every_tile = sum(len(tile_grid(1280, 720, side, 0.25)) for side in (720, 360, 180, 90, 48))
+        assert plan.cell_faces is None
+        assert pictures >= every_tile  # every tile, and the second look's crops
+    finally:
+        detector.close()
