@@ -122,6 +122,7 @@ class AlertConfig:
 class ClassifyConfig:
     flip_average: bool
     read_every_s: float
+    max_reads_per_s: float
 
 
 @dataclass(frozen=True)
@@ -224,8 +225,8 @@ def _check(cfg: EngineConfig) -> None:
         raise ConfigError("[detector] mode must be auto, full or sliced")
     if not cfg.detector.verify_crop_ratios or min(cfg.detector.verify_crop_ratios) < 1.2:
         raise ConfigError("[detector] verify_crop_ratios must list crop sides of at least 1.2 face sides")
-    if cfg.classify.read_every_s < 0:
-        raise ConfigError("[classify] read_every_s must be >= 0")
+    if cfg.classify.read_every_s < 0 or cfg.classify.max_reads_per_s < 0:
+        raise ConfigError("[classify] read_every_s and max_reads_per_s must be >= 0")
     if cfg.detector.detect_every_s < 0 or cfg.detector.detect_every_still_s < cfg.detector.detect_every_s:
         raise ConfigError("[detector] detect_every_s must be >= 0 and detect_every_still_s at least as long")
     if cfg.tracker.confirm_hits < 1:

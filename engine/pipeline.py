@@ -100,7 +100,8 @@ class FrameAnalyzer:
         if emotions:
             if self.model is None:
                 raise ValueError("emotions are on ([privacy] emotions = true) but no expression model was given")
-            self.reader = PacedReader(self.model, self.cfg.classify.read_every_s, self.cfg.classify.flip_average)
+            self.reader = PacedReader(self.model, self.cfg.classify.read_every_s, self.cfg.classify.flip_average,
+                                      self.cfg.classify.max_reads_per_s)
 
     def analyse(self, frame: Frame) -> tuple[list[StudentFace], list[AlertEvent]]:
         clock, tm = time.perf_counter, self.timings

@@ -119,6 +119,28 @@ def test_paced_reads_spread_the_model_over_frames_and_keep_readings_fresh():
     assert every.model.faces_read == 6  # 0 = every face on every frame
 
 
+
+def test_paced_reads_of_a_crowded_frame_stop_growing_with_its_faces():
+    """49 faces at 60 reads a second: each is read every ~0.82 s (not 0.4), at most ~12 a
+    frame, and nobody's reading is older than that; with 20 faces the bound changes nothing."""
+    for faces, interval in ((49, 49 / 60), (20, 0.4)):
+        model = _CountingModel()
+        reader = PacedReader(model, interval_s=0.4, flip_average=False, max_per_s=60)
+        keys, last_read, per_frame = list(range(faces)), {}, []
+        for frame in range(50):
+            t = frame * 0.2
+            inputs = np.full((faces, 48, 48, 1), frame, np.float32)
+            before = model.faces_read
+            probs = reader.read(t, keys, lambda due, inputs=inputs: inputs[due])
+            per_frame.append(model.faces_read - before)
+            for k, p in zip(keys, probs, strict=True):
+                if p[0] == frame:
+                    last_read[k] = t
+                assert t - last_read[k] <= interval + 1e-9
+        assert max(per_frame[1:]) <= math.ceil(faces * 0.2 / interval) + 1, per_frame
+        assert sum(per_frame[1:]) <= 1.05 * 49 * faces * 0.2 / interval + faces, faces
+
+
 class _StubDetector:
     """The FaceDetector calls the schedule makes, recorded; faces stay where they were."""
 
@@ -223,6 +245,27 @@ def test_sweeps_slow_down_while_nobody_new_appears_and_speed_up_when_someone_doe
     assert sweep(6, 10) and sweep(16, 10)  # nobody new: sweeps take twice as long
     # frame 21 finds a newcomer: the sweep after the one in progress is short again, the next long
     assert sweep(26, 5) and max(shares[31:]) <= 11
+
+
+def test_a_face_found_again_where_one_was_just_lost_is_not_someone_new():
+    """A face the crops lose and a sweep finds again (a hard face on a still gallery) keeps the
+    sweeps at the long period; only a face where nobody was brings the short one back."""
+    tiles = [(i, 0, 10, 10) for i in range(100)]
+    faces = _faces(4)
+    stub = _StubDetector(tiles, faces)
+    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0, "detect_every_still_s": 2.0})
+    schedule = ScheduledDetector(stub, cfg)
+    image = np.zeros((20, 200, 3), np.uint8)
+    shares = []
+    for frame in range(26):
+        stub.lose = {0} if frame == 8 else set()  # the first face is lost for a frame ...
+        if frame == 12:
+            stub.newcomers = [[faces[0]]]  # ... and a sweep finds it again where it was
+        before = len(stub.looked)
+        found = schedule.detect(image, frame * 0.2)
+        assert len(found) == (3 if 8 <= frame < 12 else 4)
+        shares.append(len(stub.looked[-1]) if len(stub.looked) > before else 0)
+    assert sum(shares[6:16]) == len(tiles) and sum(shares[16:26]) == len(tiles), shares  # long sweeps throughout
 
 
 def test_a_face_that_appears_mid_class_is_found_within_detect_every_s():
