@@ -29,9 +29,6 @@ from engine.detect import Face, FaceDetector, Tile, merge_faces
 
 LOST_SHARE_REPLAN = 0.5  # a frame that loses this share of its faces runs the whole plan next
 CHUNK_TILES = 16  # tiles run together (one model batch) between looks at the clock under a deadline
-# A face found where one was lost this recently is someone coming back (a face the crops lose and
-# the sweeps find again, frame after frame, on a still gallery), not someone new to sweep for.
-LOST_MEMORY_S = 10.0
 
 
 @dataclass
@@ -64,7 +61,6 @@ class ScheduledDetector:
         self._period = cfg.detect_every_s  # of the sweep in progress
         self._found_new = True  # the sweep in progress found a face nobody was carrying
         self._sweeps = 0  # sweeps started; each looks at the frame at another tile scale
-        self._lost: list[tuple[float, Face]] = []  # (media time, face) lost, LOST_MEMORY_S back
         self.lateness = SweepLateness()
 
     def detect(self, image: np.ndarray, t: float, deadline: float | None = None) -> list[Face]:
@@ -81,9 +77,6 @@ class ScheduledDetector:
             self._whole_due, self._sweep_at, self._pending, self._found_new = False, -math.inf, [], True
         else:
             faces = self._carry(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), t, dt, deadline)
-        # Faces this frame lost (the crops missed them, or the second look turned them down).
-        self._lost = [(at, f) for at, f in self._lost if 0 <= t - at <= LOST_MEMORY_S]
-        self._lost += [(t, f) for f in self._previous if not _overlaps_any(f, faces)]
         self._previous = faces
         return faces
 
@@ -99,8 +92,7 @@ class ScheduledDetector:
             carried = self.detector.verify(rgb, carried)
         tiles, full_range = self._next_share(rgb, t, dt)
         new = self._look(rgb, tiles, full_range, deadline)
-        known = carried + [f for _, f in self._lost]
-        if any(not _overlaps_any(f, known) for f in new):
+        if any(not _overlaps_any(f, carried) for f in new):
             self._found_new = True
         # Two neighbours' crops can settle on one face, and a swept tile finds known faces again:
         # keep each face once, the whole box with the best score (boxes are cut to the frame).

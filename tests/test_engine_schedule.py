@@ -247,27 +247,6 @@ def test_sweeps_slow_down_while_nobody_new_appears_and_speed_up_when_someone_doe
     assert sweep(26, 5) and max(shares[31:]) <= 11
 
 
-def test_a_face_found_again_where_one_was_just_lost_is_not_someone_new():
-    """A face the crops lose and a sweep finds again (a hard face on a still gallery) keeps the
-    sweeps at the long period; only a face where nobody was brings the short one back."""
-    tiles = [(i, 0, 10, 10) for i in range(100)]
-    faces = _faces(4)
-    stub = _StubDetector(tiles, faces)
-    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0, "detect_every_still_s": 2.0})
-    schedule = ScheduledDetector(stub, cfg)
-    image = np.zeros((20, 200, 3), np.uint8)
-    shares = []
-    for frame in range(26):
-        stub.lose = {0} if frame == 8 else set()  # the first face is lost for a frame ...
-        if frame == 12:
-            stub.newcomers = [[faces[0]]]  # ... and a sweep finds it again where it was
-        before = len(stub.looked)
-        found = schedule.detect(image, frame * 0.2)
-        assert len(found) == (3 if 8 <= frame < 12 else 4)
-        shares.append(len(stub.looked[-1]) if len(stub.looked) > before else 0)
-    assert sum(shares[6:16]) == len(tiles) and sum(shares[16:26]) == len(tiles), shares  # long sweeps throughout
-
-
 def test_a_face_that_appears_mid_class_is_found_within_detect_every_s():
     later = face_photo_collage(n=6, width=960, height=540, min_px=50, max_px=80, seed=9)
     first = later.image.copy()
