@@ -92,51 +92,45 @@ class _CountingModel:
         return np.repeat(x.reshape(len(x), -1).mean(axis=1, keepdims=True), 7, axis=1).astype(np.float32)
 
 
-def test_paced_reads_spread_the_model_over_frames_and_keep_readings_fresh():
-    model = _CountingModel()
-    reader = PacedReader(model, interval_s=0.4, flip_average=False)
-    keys = list(range(25))
-    last_read = {}
-    per_frame = []
-    for frame in range(50):
-        t = frame * 0.2
-        if frame == 20:
-            keys = keys + [100, 101]  # two students join
+def _read_frames(reader: PacedReader, keys_at, interval: float, frames: int = 50):
+    """Reads ``keys_at(frame)`` on ``frames`` frames at 5 fps, asserting nobody's reading is
+    older than ``interval``; the faces read on each frame, and each frame's probabilities."""
+    model, last_read, per_frame, out = reader.model, {}, [], []
+    for frame in range(frames):
+        t, keys = frame * 0.2, keys_at(frame)
         inputs = np.full((len(keys), 48, 48, 1), frame, np.float32)  # every frame's pixels differ
         before = model.faces_read
         probs = reader.read(t, keys, lambda due, inputs=inputs: inputs[due])
         per_frame.append(model.faces_read - before)
+        out.append(probs)
         for k, p in zip(keys, probs, strict=True):
             if p[0] == frame:
                 last_read[k] = t
-            assert t - last_read[k] <= 0.4 + 1e-9  # nobody's reading is older than the interval
-        if frame == 20:
-            assert probs[-1][0] == probs[-2][0] == 20  # a face seen for the first time is read at once
-    assert max(per_frame[1:]) <= 15 and sum(per_frame) < 0.6 * sum(len(keys) for _ in range(50))
+            assert t - last_read[k] <= interval + 1e-9  # nobody's reading is older than the interval
+    return per_frame, out
+
+
+def test_paced_reads_spread_the_model_over_frames_and_keep_readings_fresh():
+    reader = PacedReader(_CountingModel(), interval_s=0.4, flip_average=False)
+
+    def keys_at(frame):
+        return list(range(25)) + ([100, 101] if frame >= 20 else [])  # two students join at frame 20
+
+    per_frame, probs = _read_frames(reader, keys_at, 0.4)
+    assert probs[20][-1][0] == probs[20][-2][0] == 20  # a face seen for the first time is read at once
+    assert max(per_frame[1:]) <= 15 and sum(per_frame) < 0.6 * sum(len(keys_at(f)) for f in range(50))
     every = PacedReader(_CountingModel(), interval_s=0.0, flip_average=False)
     for frame in range(3):
         every.read(frame * 0.2, [1, 2], lambda due: np.zeros((len(due), 48, 48, 1), np.float32))
     assert every.model.faces_read == 6  # 0 = every face on every frame
 
 
-
 def test_paced_reads_of_a_crowded_frame_stop_growing_with_its_faces():
     """49 faces at 60 reads a second: each is read every ~0.82 s (not 0.4), at most ~12 a
     frame, and nobody's reading is older than that; with 20 faces the bound changes nothing."""
     for faces, interval in ((49, 49 / 60), (20, 0.4)):
-        model = _CountingModel()
-        reader = PacedReader(model, interval_s=0.4, flip_average=False, max_per_s=60)
-        keys, last_read, per_frame = list(range(faces)), {}, []
-        for frame in range(50):
-            t = frame * 0.2
-            inputs = np.full((faces, 48, 48, 1), frame, np.float32)
-            before = model.faces_read
-            probs = reader.read(t, keys, lambda due, inputs=inputs: inputs[due])
-            per_frame.append(model.faces_read - before)
-            for k, p in zip(keys, probs, strict=True):
-                if p[0] == frame:
-                    last_read[k] = t
-                assert t - last_read[k] <= interval + 1e-9
+        reader = PacedReader(_CountingModel(), interval_s=0.4, flip_average=False, max_per_s=60)
+        per_frame, _ = _read_frames(reader, lambda frame, faces=faces: list(range(faces)), interval)
         assert max(per_frame[1:]) <= math.ceil(faces * 0.2 / interval) + 1, per_frame
         assert sum(per_frame[1:]) <= 1.05 * 49 * faces * 0.2 / interval + faces, faces
 
