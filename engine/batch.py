@@ -259,6 +259,28 @@ def run_local(paths: list[str], db_url: str, worker: RecordingWorker, progress: 
     return report
 
 
+def longest_first(paths: list[str]) -> list[int]:
+    """Indices of ``paths``, the most work first (frames times pixels, from each file's header).
+
+    Workers take recordings in this order: a long lecture handed out last would otherwise run
+    alone at the end while the other workers idle (the batch's end is its longest tail). A file
+    whose header cannot be read counts as no work: it fails fast anyway."""
+    import cv2
+
+    def work(path: str) -> float:
+        cap = cv2.VideoCapture(path)
+        try:
+            if not cap.isOpened():
+                return 0.0
+            frames = max(0.0, cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            return frames * cap.get(cv2.CAP_PROP_FRAME_WIDTH) * cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        finally:
+            cap.release()
+
+    sizes = [work(p) for p in paths]
+    return sorted(range(len(paths)), key=lambda k: -sizes[k])  # stable: equal work keeps the given order
+
+
 def limit_cpu_threads(threads: int) -> None:
     """Keep this process's libraries to ``threads`` CPU threads: TensorFlow (the expression model;
     call this before it runs anything), OpenCV and OpenMP. By default each
@@ -359,7 +381,7 @@ def run_ray(paths: list[str], db_url: str, cfg: EngineConfig, model_path: str | 
     except RayError as exc:
         raise WorkerStartError(_cause(exc)) from exc
     idle, running = list(actors), {}  # running: task ref -> (key, path, actor)
-    todo = list(enumerate(paths))
+    todo = [(k, paths[k]) for k in longest_first(paths)]
     results: dict[int, RecordingResult] = {}
     try:
         while todo or running:

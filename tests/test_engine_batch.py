@@ -148,6 +148,15 @@ def test_a_stopped_ray_batch_stops_its_running_workers_and_marks_their_sessions(
     assert rows[done].status == SessionStatus.complete  # a session that ended is left alone
 
 
+def test_workers_take_the_longest_recordings_first(clips, tmp_path):
+    """A long lecture handed out last would run alone at the end: the most work (frames times
+    pixels) goes first, equal work keeps the given order, an unreadable file comes last."""
+    missing = str(tmp_path / "missing.mp4")
+    order = batch.longest_first([clips["short"], missing, clips["long"], clips["short"], clips["corrupt"]])
+    assert order[:3] == [2, 0, 3]
+    assert sorted(order[3:]) == [1, 4]
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, clips):
     db = f"sqlite:///{tmp_path / 'x.db'}"
     for args, expected in [([str(tmp_path / "none.mp4")], "file not found"),
