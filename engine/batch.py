@@ -260,22 +260,20 @@ def run_local(paths: list[str], db_url: str, worker: RecordingWorker, progress: 
 
 
 def longest_first(paths: list[str]) -> list[int]:
-    """Indices of ``paths``, the most work first (frames times pixels, from each file's header).
+    """Indices of ``paths``, the most work first (seconds times pixels, from each file's header).
 
     Workers take recordings in this order: a long lecture handed out last would otherwise run
     alone at the end while the other workers idle (the batch's end is its longest tail). A file
-    whose header cannot be read counts as no work: it fails fast anyway."""
-    import cv2
+    that does not open as a video counts as no work: it fails fast anyway."""
+    from engine.sources import SourceError, VideoFileSource
 
     def work(path: str) -> float:
-        cap = cv2.VideoCapture(path)
         try:
-            if not cap.isOpened():
-                return 0.0
-            frames = max(0.0, cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            return frames * cap.get(cv2.CAP_PROP_FRAME_WIDTH) * cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
-        finally:
-            cap.release()
+            with VideoFileSource(path, fps=1.0) as source:
+                info = source.info
+        except SourceError:
+            return 0.0
+        return (info.duration or 0.0) * info.width * info.height
 
     sizes = [work(p) for p in paths]
     return sorted(range(len(paths)), key=lambda k: -sizes[k])  # stable: equal work keeps the given order

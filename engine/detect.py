@@ -413,17 +413,23 @@ class FaceDetector:
             if side <= self.cfg.min_tile_px:
                 break
             side //= 2
-        tiled, skipped, verified = self._search_ladder(rgb, ladder)
-        # Plan on what passes the second look: a plan chosen for a flower's petals or a poster
-        # would send small tiles over every frame after it.
-        everything = self.verify(rgb, merge_faces(full + self._filter(tiled), self.cfg.nms_iou, self.cfg.nms_containment),
-                                 trusted=verified)
-        if skipped and self._cell_faces(rgb, everything) is None:
+        layout = self._layout(rgb)
+        tiled, skipped, verified = self._search_ladder(rgb, ladder, layout)
+
+        def passing(trusted: list[Face]) -> list[Face]:
+            # Plan on what passes the second look: a plan chosen for a flower's petals or a poster
+            # would send small tiles over every frame after it.
+            merged = merge_faces(full + self._filter(tiled), self.cfg.nms_iou, self.cfg.nms_containment)
+            return self.verify(rgb, merged, trusted=trusted)
+
+        everything = passing(verified)
+        cell_faces = self._cell_faces(layout, everything)
+        if skipped and cell_faces is None:
             # The cells' small scales were left out for a gallery that, with all its faces, is not
             # one: the search is finished as on any other frame.
             tiled += [f for f in self._run_tiles(rgb, skipped) if not f.cut]
-            everything = self.verify(rgb, merge_faces(full + self._filter(tiled), self.cfg.nms_iou,
-                                                      self.cfg.nms_containment), trusted=everything)
+            everything = passing(everything)
+            cell_faces = self._cell_faces(layout, everything)
         if not everything:
             sides = () if self.mode == "auto" else (min(h, w),)
             return DetectionPlan(full_range=True, tile_sizes=sides, reason="no face found yet: full range only",
@@ -432,7 +438,6 @@ class FaceDetector:
         if self.mode == "auto" and in_full >= self.cfg.full_range_share * len(everything):
             return DetectionPlan(full_range=True, reason=f"full range finds {in_full} of {len(everything)} faces")
         sides = self._tile_sides([(f.size, f.score) for f in everything], min(h, w))
-        cell_faces = self._cell_faces(rgb, everything)
         return DetectionPlan(
             full_range=False, tile_sizes=sides, cell_faces=cell_faces,
             reason=f"sliced: full range finds {in_full} of {len(everything)} faces "
@@ -442,7 +447,8 @@ class FaceDetector:
                       if cell_faces else ""),
         )
 
-    def _search_ladder(self, rgb: np.ndarray, ladder: list[int]) -> tuple[list[Face], list[Tile], list[Face]]:
+    def _search_ladder(self, rgb: np.ndarray, ladder: list[int],
+                       layout: Layout) -> tuple[list[Face], list[Tile], list[Face]]:
         """Whole (not tile-cut) boxes of the short-range model over the frame at each side of
         ``ladder`` (largest first), the tiles left out, and the gallery faces that passed the
         second look on the way.
@@ -454,7 +460,6 @@ class FaceDetector:
         be followed anyway, and those small tiles, most of the search on a 1080p gallery (the 67
         and 48 px tiles are ~2,400 of ~2,800 pictures on a 5x5), find eyes, ears and name strips."""
         h, w = rgb.shape[:2]
-        layout = self._layout(rgb)
         # Cells whose webcam face has been found, and the app's bars, which the plan never looks at.
         settled = {r for r in layout.others if _app_bar(r, w, h)} if layout.is_gallery else set()
         verified: list[Face] = []
@@ -479,10 +484,10 @@ class FaceDetector:
                     settled.add(cell)
         return tiled, skipped, verified
 
-    def _cell_faces(self, rgb: np.ndarray, faces: list[Face]) -> tuple[float, float] | None:
+    @staticmethod
+    def _cell_faces(layout: Layout, faces: list[Face]) -> tuple[float, float] | None:
         """The faces' typical and largest size as a share of their cell's short side, when the
         frame is a meeting gallery holding (nearly) all of them; else None."""
-        layout = self._layout(rgb)
         shares = []
         for f in faces:
             cell = layout.cell_of(f.x + f.w / 2, f.y + f.h / 2)

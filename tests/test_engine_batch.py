@@ -149,7 +149,7 @@ def test_a_stopped_ray_batch_stops_its_running_workers_and_marks_their_sessions(
 
 
 def test_workers_take_the_longest_recordings_first(clips, tmp_path):
-    """A long lecture handed out last would run alone at the end: the most work (frames times
+    """A long lecture handed out last would run alone at the end: the most work (seconds times
     pixels) goes first, equal work keeps the given order, an unreadable file comes last."""
     missing = str(tmp_path / "missing.mp4")
     order = batch.longest_first([clips["short"], missing, clips["long"], clips["short"], clips["corrupt"]])
