@@ -104,7 +104,7 @@ class RecordingWorker:
         # ``model``: one already loaded (the local engine loads it through the CLI's checks).
         self.model = None  # attention-only ([privacy] emotions = false): the expression model is never loaded
         if cfg.privacy.emotions:
-            self.model = model or ExpressionModel(model_path)  # raises training.modelio.ModelError in words
+            self.model = model or ExpressionModel(model_path, threads=threads)  # raises training.modelio.ModelError in words
             self.model.warm_up()
 
     def ready(self) -> int:

@@ -7,7 +7,9 @@ frames, so on every frame each known face is re-found in the crop around it
 (``FaceDetector.relocate``: one 128 px model run a face), and the plan's tiles are swept a
 share a frame, so that the whole frame has been searched once every ``detect_every_s`` (a new
 or lost face is found within that time; ``detect_every_still_s`` while sweeps find nobody new). The cost of a frame is then its faces plus an even
-share of the plan, never the whole plan at once; a live class sees no stall.
+share of the plan, never the whole plan at once; a live class sees no stall. Between two
+re-findings (``refind_every_s``) a face whose pixels merely moved is followed without the model
+(``engine/motion.py``).
 
 The whole plan still runs at once when there is nobody to carry, when the detector re-plans
 (``recalibrate_s``), and when a frame loses half its faces (a cut, a camera move, a new
@@ -26,6 +28,7 @@ from supervision import box_iou_batch
 
 from engine.config import DetectorConfig
 from engine.detect import Face, FaceDetector, Tile, merge_faces
+from engine.motion import follow
 
 LOST_SHARE_REPLAN = 0.5  # a frame that loses this share of its faces runs the whole plan next
 CHUNK_TILES = 16  # tiles run together (one model batch) between looks at the clock under a deadline
@@ -53,6 +56,13 @@ class ScheduledDetector:
         self.still = still  # still pictures: the whole plan on each, at every sweep scale
         self.cfg = cfg
         self._previous: list[Face] = []
+        # id() of a face in _previous -> media time the model last re-found it in the crop around
+        # it. Only such faces are followed: a box a sweep or the whole plan has just found may be
+        # part of a face or a patch of background that passed the second look once; matching its
+        # pixels would carry it as it is, while the model on the crop around it corrects the
+        # part to the whole face or loses what is not one.
+        self._found_at: dict[int, float] = {}
+        self._grey: np.ndarray | None = None  # the previous frame, to follow faces in (engine/motion.py)
         self._t: float | None = None
         self._whole_due = True
         self._sweep_at = -math.inf  # media time the sweep in progress started
@@ -70,18 +80,39 @@ class ScheduledDetector:
         clock_back = self._t is not None and t < self._t  # a new file, or a looped source
         dt = t - self._t if self._t is not None and not clock_back else 0.0
         self._t = t
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if (self._whole_due or clock_back or not self._previous or self.cfg.detect_every_s <= 0 or self.still
                 or self.detector.plan_due(t)):
             faces = self.detector.detect(image, t, trusted=self._previous, every_scale=self.still)
             # The next sweep starts on the next frame: a tile's looks stay detect_every_s apart.
             self._whole_due, self._sweep_at, self._pending, self._found_new = False, -math.inf, [], True
+            found_at = {}
         else:
-            faces = self._carry(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), t, dt, deadline)
-        self._previous = faces
+            faces, found_at = self._carry(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), grey, t, dt, deadline)
+        self._previous, self._found_at, self._grey = faces, found_at, grey
         return faces
 
-    def _carry(self, rgb: np.ndarray, t: float, dt: float, deadline: float | None) -> list[Face]:
-        found = self.detector.relocate(rgb, self._previous)
+    def _follow_or_refind(self, rgb: np.ndarray, grey: np.ndarray, t: float) -> tuple[list[Face | None], dict[int, float]]:
+        """Each known face in this frame (None: lost), and when the model last re-found it:
+        followed by its pixels where the model re-found it less than ``refind_every_s`` ago and
+        the match is close, else re-found by the model."""
+        c, previous = self.cfg, self._previous
+        found: list[Face | None] = [None] * len(previous)
+        if c.refind_every_s > 0 and self._grey is not None and self._grey.shape == grey.shape:
+            for i, face in enumerate(previous):
+                if t - self._found_at.get(id(face), -math.inf) < c.refind_every_s - 1e-6:
+                    found[i] = follow(self._grey, grey, face, c.follow_min_match)
+        found_at = {id(g): self._found_at[id(f)] for f, g in zip(previous, found, strict=True) if g is not None}
+        refind = [i for i, g in enumerate(found) if g is None]
+        for i, g in zip(refind, self.detector.relocate(rgb, [previous[i] for i in refind]), strict=True):
+            found[i] = g
+            if g is not None:
+                found_at[id(g)] = t
+        return found, found_at
+
+    def _carry(self, rgb: np.ndarray, grey: np.ndarray, t: float, dt: float,
+               deadline: float | None) -> tuple[list[Face], dict[int, float]]:
+        found, found_at = self._follow_or_refind(rgb, grey, t)
         lost = sum(f is None for f in found)
         if lost and lost >= LOST_SHARE_REPLAN * len(found):
             self._whole_due = True
@@ -96,7 +127,8 @@ class ScheduledDetector:
             self._found_new = True
         # Two neighbours' crops can settle on one face, and a swept tile finds known faces again:
         # keep each face once, the whole box with the best score (boxes are cut to the frame).
-        return merge_faces(carried + new, self.cfg.nms_iou, self.cfg.nms_containment)
+        faces = merge_faces(carried + new, self.cfg.nms_iou, self.cfg.nms_containment)
+        return faces, {id(f): found_at[id(f)] for f in faces if id(f) in found_at}
 
     def _look(self, rgb: np.ndarray, tiles: list[Tile], full_range: bool, deadline: float | None) -> list[Face]:
         if deadline is None or len(tiles) <= CHUNK_TILES:
