@@ -41,6 +41,7 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=5.0)
     ap.add_argument("--seconds", type=float, help="only the first S seconds of the demo")
     ap.add_argument("--model", help="default models/fer_fast.keras")
+    ap.add_argument("--config", help="an engine settings file over the defaults (as --config of python -m engine)")
     ap.add_argument("--settle", type=float, default=1.0)
     ap.add_argument("--small-faces-only", action="store_true", help="only the small-faces scenes (fast)")
     args = ap.parse_args()
@@ -64,7 +65,7 @@ def main() -> int:
     print(f"machine: {describe()}")
     truth = read_truth()
     model = ExpressionModel(args.model)
-    cfg = load_config().replace("sampling", fps=args.fps)
+    cfg = load_config(args.config).replace("sampling", fps=args.fps)
     with tempfile.TemporaryDirectory() as tmp:
         video = cut_video(DEMO_VIDEO, Path(tmp) / "cut.mp4", args.seconds) if args.seconds else DEMO_VIDEO
         db = f"sqlite:///{Path(tmp) / 'acc.db'}"
