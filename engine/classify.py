@@ -29,10 +29,10 @@ class ExpressionModel:
     On the CPU (Keras on its TensorFlow backend, the default install) the model runs in
     TensorFlow Lite, converted from the ``.keras`` file once per machine and kept in
     ``tflite_cache_dir()`` under the file's SHA-256, so a retrained or replaced model is
-    converted afresh and never mistaken for the old one. Same outputs (within 1e-6) in ~0.75x
-    the time on a 2-core laptop: 1.6 ms a face against 2.2 with Keras's ``predict_on_batch``,
-    whose per-call graph machinery is most of the difference; and a later start does not import
-    Keras. Under another backend (``KERAS_BACKEND=jax`` on a GPU worker, requirements-gpu.txt),
+    converted afresh and never mistaken for the old one. Same outputs (within 1e-5) in ~0.75x
+    the time on a 2-core laptop, alternating with the face model in a loop: 1.7 ms a face against
+    2.0-2.3 with Keras's ``predict_on_batch``. (Start-up is not shorter: importing TensorFlow
+    Lite imports TensorFlow, and that imports Keras.) Under another backend (``KERAS_BACKEND=jax`` on a GPU worker, requirements-gpu.txt),
     or if the conversion fails, Keras runs it as before. ``threads``: the CPU threads of the
     TensorFlow Lite runtime (default: the cores, at most 4)."""
 
