@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 from sqlalchemy.exc import SQLAlchemyError
 
 from db import connect
@@ -234,6 +235,26 @@ def _close_abandoned_sessions(factory) -> None:
         pass
 
 
+@contextmanager
+def opencv_threads(n: int) -> Iterator[None]:
+    """OpenCV kept to ``n`` threads meanwhile, then as it was.
+
+    Why one: OpenCV's own thread pool splits each call over the cores, but the engine's OpenCV
+    calls are small (128 px crops, 48 px faces, one grey frame), and its idle threads compete
+    for the cores with TensorFlow Lite's, which run the two models. Probes of ``FrameAnalyzer``
+    on a 2-core VM, one thread against the default alternated minutes apart: a 7x7 720p gallery
+    26.3-26.9 s against 30.5-31.2 s (two runs each), a 5x5 720p gallery 1.30-1.77x against
+    1.22-1.30x real time (three each), the real classroom clip 0.92-0.93x against 0.67-0.90x (three
+    each) but also 0.73-0.76x against 0.92-0.93x in two earlier runs: better in 7 of 10 pairs,
+    on a machine whose runs differ by 15-20 %."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
 def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | None = None,
         model: ExpressionModel | None = None, stop: StopRequest | None = None) -> RunSummary:
     """Analyse ``source`` into a new session in ``db_url``; returns its summary.
@@ -260,7 +281,7 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
     frames, last_t, end_t, status, note = 0, 0.0, 0.0, SessionStatus.complete, ""
     # The stop handling is in place before the session row is written: a signal during start-up
     # (detector start, model warm-up) ends the session interrupted, never leaves it running.
-    with stop.installed():
+    with stop.installed(), opencv_threads(1):
         try:
             try:
                 recorder.start(source.info, model_version, fps, options.title, options.course, emotions=emotions)

@@ -72,3 +72,31 @@ def test_a_live_class_that_cannot_keep_up_says_so_on_the_session(tmp_path):
     with connect(db)() as s:
         note = s.get(ClassSession, summary.session_id).note
     assert "analysed 2.1 frames a second of the 5 asked" in note
+
+
+class _ThreadWatch(_SlowLive):
+    """Notes OpenCV's thread count while the engine pulls each frame."""
+
+    seen: list[int]
+
+    def frames(self):
+        import cv2
+
+        self.seen = []
+        for frame in super().frames():
+            self.seen.append(cv2.getNumThreads())
+            yield frame
+
+
+def test_a_run_keeps_opencv_to_one_thread_and_gives_the_count_back(tmp_path):
+    """engine.pipeline.opencv_threads says why (its small calls' idle threads take the cores from the models')."""
+    import cv2
+
+    from engine.pipeline import RunOptions, run
+
+    cv2.setNumThreads(2)
+    source = _ThreadWatch(FRAME, 4)
+    summary = run(source, f"sqlite:///{tmp_path / 'c.db'}", CFG.replace("privacy", emotions=False), RunOptions(progress=False))
+    assert summary.status == "complete"
+    assert source.seen == [1, 1, 1, 1]
+    assert cv2.getNumThreads() == 2
