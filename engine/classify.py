@@ -32,8 +32,9 @@ class ExpressionModel:
     converted afresh and never mistaken for the old one. Same outputs (within 1e-5) in ~0.75x
     the time on a 2-core laptop, alternating with the face model in a loop: 1.7 ms a face against
     2.0-2.3 with Keras's ``predict_on_batch``. (Start-up is not shorter: importing TensorFlow
-    Lite imports TensorFlow, and that imports Keras.) Under another backend (``KERAS_BACKEND=jax`` on a GPU worker, requirements-gpu.txt),
-    or if the conversion fails, Keras runs it as before. ``threads``: the CPU threads of the
+    Lite imports TensorFlow, and that imports Keras.) Under another backend
+    (``KERAS_BACKEND=jax`` on a GPU worker, requirements-gpu.txt), or if the conversion fails,
+    Keras runs it as before. ``threads``: the CPU threads of the
     TensorFlow Lite runtime (default: the cores, at most 4)."""
 
     def __init__(self, path: str | Path | None = None, threads: int | None = None):
@@ -45,7 +46,7 @@ class ExpressionModel:
         self.version = self.path.name + (f" (PrivateTest {acc:.3f})" if isinstance(acc, float) else "")
         self.threads = threads or min(4, os.cpu_count() or 1)
         self.runtime = "keras"
-        self._interpreters: dict[int, object] = {}
+        self._interpreters: dict[int, tuple[object, int, int]] = {}  # batch size -> (interpreter, input, output)
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             self._interpreters = _lite_interpreters(self.path, self.threads)
         if self._interpreters:
@@ -76,10 +77,10 @@ class ExpressionModel:
         out, i = [], 0
         while i < len(x):
             size = next(c for c in CHUNKS if len(x) - i >= c)
-            it = self._interpreters[size]
-            it.set_tensor(it.get_input_details()[0]["index"], x[i:i + size])
+            it, inp, outp = self._interpreters[size]
+            it.set_tensor(inp, x[i:i + size])
             it.invoke()
-            out.append(it.get_tensor(it.get_output_details()[0]["index"]).copy())
+            out.append(it.get_tensor(outp).copy())
             i += size
         return np.concatenate(out)
 
@@ -95,8 +96,9 @@ def tflite_cache_dir() -> Path:
     return base.expanduser()
 
 
-def _lite_interpreters(path: Path, threads: int) -> dict[int, object]:
+def _lite_interpreters(path: Path, threads: int) -> dict[int, tuple[object, int, int]]:
     """One TensorFlow Lite interpreter per batch size in ``CHUNKS`` for the model at ``path``,
+    with its input and output tensor indices (looked up once, not on every call),
     converting it on first use; {} if it cannot be converted or does not take 48x48 grey faces
     to 7 probabilities (the Keras path then loads it, and says what is wrong in words)."""
     import warnings
@@ -116,9 +118,10 @@ def _lite_interpreters(path: Path, threads: int) -> dict[int, object]:
                 it = lite.Interpreter(model_content=content, num_threads=threads)
                 it.resize_tensor_input(it.get_input_details()[0]["index"], [size, INPUT_SIZE, INPUT_SIZE, 1])
                 it.allocate_tensors()
-                if tuple(it.get_output_details()[0]["shape"]) != (size, NUM_CLASSES):
+                output = it.get_output_details()[0]
+                if tuple(output["shape"]) != (size, NUM_CLASSES):
                     return {}
-                interpreters[size] = it
+                interpreters[size] = (it, it.get_input_details()[0]["index"], output["index"])
             return interpreters
         except Exception as exc:  # a layer the converter does not know, a read-only cache: Keras instead
             log.warning("expression model runs in Keras, not TensorFlow Lite: %s: %s", type(exc).__name__, exc)

@@ -46,16 +46,15 @@ def follow(previous: np.ndarray, grey: np.ndarray, face: Face, min_match: float)
     # The peak to a fraction of a pixel (a parabola through it and its neighbours): whole
     # pixels of a shrunken face are 1.5-2.5 frame pixels, and the box a face is read and
     # recognised in (engine/reid.py) would step by that much.
-    fx, fy = bx + _vertex(scores[by, bx - 1:bx + 2]), by + _vertex(scores[by - 1:by + 2, bx])
+    fx = bx + (_vertex(scores[by, bx - 1:bx + 2]) if 0 < bx < scores.shape[1] - 1 else 0.0)
+    fy = by + (_vertex(scores[by - 1:by + 2, bx]) if 0 < by < scores.shape[0] - 1 else 0.0)
     dx, dy = sx0 + fx / scale - x0, sy0 + fy / scale - y0
     return Face(face.x + dx, face.y + dy, face.w, face.h, face.score,
                 (face.keypoints + np.array([dx, dy], np.float32)).astype(np.float32), face.cut)
 
 
 def _vertex(three: np.ndarray) -> float:
-    """Offset (-0.5..0.5) of the top of the parabola through three values around a peak; 0 at an edge."""
-    if len(three) != 3:
-        return 0.0
+    """Offset (-0.5..0.5) of the top of the parabola through three values around a peak."""
     left, mid, right = (float(v) for v in three)
     curve = left - 2 * mid + right
     return float(np.clip(0.5 * (left - right) / curve, -0.5, 0.5)) if curve < 0 else 0.0

@@ -80,7 +80,8 @@ class ScheduledDetector:
         clock_back = self._t is not None and t < self._t  # a new file, or a looped source
         dt = t - self._t if self._t is not None and not clock_back else 0.0
         self._t = t
-        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        # Kept for the next frame's following; not made when following is off.
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if self.cfg.refind_every_s > 0 else None
         if (self._whole_due or clock_back or not self._previous or self.cfg.detect_every_s <= 0 or self.still
                 or self.detector.plan_due(t)):
             faces = self.detector.detect(image, t, trusted=self._previous, every_scale=self.still)
@@ -92,13 +93,13 @@ class ScheduledDetector:
         self._previous, self._found_at, self._grey = faces, found_at, grey
         return faces
 
-    def _follow_or_refind(self, rgb: np.ndarray, grey: np.ndarray, t: float) -> tuple[list[Face | None], dict[int, float]]:
+    def _follow_or_refind(self, rgb: np.ndarray, grey: np.ndarray | None, t: float) -> tuple[list[Face | None], dict[int, float]]:
         """Each known face in this frame (None: lost), and when the model last re-found it:
         followed by its pixels where the model re-found it less than ``refind_every_s`` ago and
         the match is close, else re-found by the model."""
         c, previous = self.cfg, self._previous
         found: list[Face | None] = [None] * len(previous)
-        if c.refind_every_s > 0 and self._grey is not None and self._grey.shape == grey.shape:
+        if grey is not None and self._grey is not None and self._grey.shape == grey.shape:
             for i, face in enumerate(previous):
                 if t - self._found_at.get(id(face), -math.inf) < c.refind_every_s - 1e-6:
                     found[i] = follow(self._grey, grey, face, c.follow_min_match)
@@ -110,7 +111,7 @@ class ScheduledDetector:
                 found_at[id(g)] = t
         return found, found_at
 
-    def _carry(self, rgb: np.ndarray, grey: np.ndarray, t: float, dt: float,
+    def _carry(self, rgb: np.ndarray, grey: np.ndarray | None, t: float, dt: float,
                deadline: float | None) -> tuple[list[Face], dict[int, float]]:
         found, found_at = self._follow_or_refind(rgb, grey, t)
         lost = sum(f is None for f in found)
