@@ -220,7 +220,8 @@ def main() -> int:
             if what[0] == "gallery":
                 _, r, c, w, h = what
                 video = tmp / f"{name}_{h}.mp4"
-                truth = make_gallery(video, r, c, w, h, args.seconds, fps=10, seed=args.seed + k,
+                # seeded by the layout, not its place in the list: a layout is the same gallery in every run
+                truth = make_gallery(video, r, c, w, h, args.seconds, fps=10, seed=args.seed + 100 * r + 10 * c + h,
                                      reshuffle_at=args.reshuffle_at)
                 made = f"generated in {time.perf_counter() - started:.1f} s"
             else:

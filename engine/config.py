@@ -46,6 +46,7 @@ class DetectorConfig:
     verify_crop_ratios: tuple[float, ...]
     detect_every_s: float
     detect_every_still_s: float
+    occupied_every_s: float
     refind_every_s: float
     follow_min_match: float
     threads: int
@@ -231,6 +232,8 @@ def _check(cfg: EngineConfig) -> None:
         raise ConfigError("[classify] read_every_s and max_reads_per_s must be >= 0")
     if cfg.detector.detect_every_s < 0 or cfg.detector.detect_every_still_s < cfg.detector.detect_every_s:
         raise ConfigError("[detector] detect_every_s must be >= 0 and detect_every_still_s at least as long")
+    if cfg.detector.occupied_every_s < 0:
+        raise ConfigError("[detector] occupied_every_s must be >= 0")
     if cfg.detector.refind_every_s < 0 or not 0 < cfg.detector.follow_min_match <= 1:
         raise ConfigError("[detector] refind_every_s must be >= 0 and follow_min_match in (0, 1]")
     if cfg.tracker.confirm_hits < 1:

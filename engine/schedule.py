@@ -48,6 +48,21 @@ def _overlaps_any(face: Face, others: list[Face], iou: float = 0.3) -> bool:
     return bool((box_iou_batch(np.array([face.xyxy]), np.array([o.xyxy for o in others])) > iou).any())
 
 
+def _outside_occupied_cells(tiles: list[Tile], faces: list[Face], width: int, height: int) -> list[Tile]:
+    """The tiles that do not belong to a gallery cell holding the centre of one of ``faces``
+    (a tile over the rest of the frame belongs to the whole frame, never left out)."""
+    frame = (0, 0, width, height)
+    centres = [(f.x + f.w / 2, f.y + f.h / 2) for f in faces]
+
+    def occupied(cell) -> bool:
+        x, y, w, h = cell
+        return cell != frame and any(x <= cx < x + w and y <= cy < y + h for cx, cy in centres)
+
+    cells = {tile.within for tile in tiles}
+    full = {cell for cell in cells if occupied(cell)}
+    return [tile for tile in tiles if tile.within not in full]
+
+
 class ScheduledDetector:
     """``detect(image, t)`` like :class:`FaceDetector`, at a bounded cost per frame."""
 
@@ -71,6 +86,7 @@ class ScheduledDetector:
         self._period = cfg.detect_every_s  # of the sweep in progress
         self._found_new = True  # the sweep in progress found a face nobody was carrying
         self._sweeps = 0  # sweeps started; each looks at the frame at another tile scale
+        self._occupied_at = -math.inf  # media time a sweep or the whole plan last searched the occupied cells
         self.lateness = SweepLateness()
 
     def detect(self, image: np.ndarray, t: float, deadline: float | None = None) -> list[Face]:
@@ -87,6 +103,7 @@ class ScheduledDetector:
             faces = self.detector.detect(image, t, trusted=self._previous, every_scale=self.still)
             # The next sweep starts on the next frame: a tile's looks stay detect_every_s apart.
             self._whole_due, self._sweep_at, self._pending, self._found_new = False, -math.inf, [], True
+            self._occupied_at = t
             found_at = {}
         else:
             faces, found_at = self._carry(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), grey, t, dt, deadline)
@@ -122,7 +139,7 @@ class ScheduledDetector:
             # Once a sweep every carried face takes the second look again, untrusted: a box
             # that passed it once by luck (a poster, a hand) is not carried for the whole class.
             carried = self.detector.verify(rgb, carried)
-        tiles, full_range = self._next_share(rgb, t, dt)
+        tiles, full_range = self._next_share(rgb, t, dt, carried)
         new = self._look(rgb, tiles, full_range, deadline)
         if any(not _overlaps_any(f, carried) for f in new):
             self._found_new = True
@@ -146,9 +163,11 @@ class ScheduledDetector:
     def _sweep_due(self, t: float) -> bool:
         return t - self._sweep_at >= self._period - 1e-6  # media times like 15 * 0.2 are not exact
 
-    def _next_share(self, rgb: np.ndarray, t: float, dt: float) -> tuple[list[Tile], bool]:
+    def _next_share(self, rgb: np.ndarray, t: float, dt: float, carried: list[Face]) -> tuple[list[Tile], bool]:
         """This frame's tiles of the sweep, and whether it runs the full-range model (once a
-        sweep, on its first frame). By the sweep's last frame every tile has been looked at."""
+        sweep, on its first frame). By the sweep's last frame every tile has been looked at.
+        A sweep leaves out the gallery cells that hold a ``carried`` face, except once every
+        ``occupied_every_s``."""
         full_range = False
         if self._sweep_due(t):
             if self._sweep_size and self._sweep_at > -math.inf:
@@ -160,7 +179,12 @@ class ScheduledDetector:
             self._period = self.cfg.detect_every_s if self._found_new else self.cfg.detect_every_still_s
             self._found_new = False
             # Tiles a late frame left over are looked at with the new sweep's first share.
-            self._pending += self.detector.plan_tiles(rgb, self._sweeps)
+            tiles = self.detector.plan_tiles(rgb, self._sweeps)
+            if t - self._occupied_at >= self.cfg.occupied_every_s - 1e-6:
+                self._occupied_at = t
+            else:
+                tiles = _outside_occupied_cells(tiles, carried, rgb.shape[1], rgb.shape[0])
+            self._pending += tiles
             self._sweeps += 1
             self._sweep_size, self._sweep_at = len(self._pending), t
             full_range = bool(self.detector.plan and self.detector.plan.full_range)

@@ -221,7 +221,9 @@ def test_a_reload_shows_the_running_live_class_with_a_stop_that_works(tmp_path):
             tab.get_by_test_id("stSelectbox").filter(has_text="Source").click()
             tab.get_by_role("option", name="Browser camera").click()
             tab.get_by_role("button", name="Start the class").click()
-            tab.get_by_text("The engine is watching").wait_for()
+            # the page's notice, not the camera's own status line, which says the same words
+            watching = tab.get_by_test_id("stAlertContentSuccess").get_by_text("The engine is watching")
+            watching.wait_for()
             engine = next(iter(_engines(server.pid)))
             session_id = _wait_for_running_session(seeded.url, timeout_s=120)
             assert session_id is not None, "the engine made no session from the browser camera"
@@ -230,11 +232,11 @@ def test_a_reload_shows_the_running_live_class_with_a_stop_that_works(tmp_path):
                 time.sleep(0.5)
 
             tab.reload()  # the tab's own state is gone; the server still holds the class
-            tab.get_by_text("The engine is watching").wait_for()
+            watching.wait_for()
             assert process_state(engine) not in (None, "Z")
             tab.get_by_role("button", name="Stop the class").click()
             tab.get_by_role("button", name="Stop the class").wait_for(state="detached", timeout=60_000)
-            assert tab.get_by_text("The engine is watching").count() == 0
+            assert watching.count() == 0
             browser.close()
         assert process_state(engine) is None  # ended and waited for: no <defunct> child
         assert zombie_children(server.pid) == []

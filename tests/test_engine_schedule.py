@@ -15,7 +15,7 @@ from layouts import face_photo_collage
 from engine.blazeface import ShortRangeDetector, ThreadChoice
 from engine.classify import PacedReader
 from engine.config import load_config
-from engine.detect import Face, FaceDetector, tile_grid
+from engine.detect import Face, FaceDetector, Tile, tile_grid
 from engine.schedule import CHUNK_TILES, ScheduledDetector
 
 CFG = load_config()
@@ -171,8 +171,52 @@ def _faces(n):
     return [Face(40.0 * i, 10.0, 30.0, 30.0, 0.9, np.zeros((6, 2), np.float32)) for i in range(n)]
 
 
+def _frame_tiles(n):
+    """Tiles over the whole 200x20 test frame (no gallery cells)."""
+    return [Tile(i, 0, 10, 10, (0, 0, 200, 20)) for i in range(n)]
+
+
+def test_sweeps_leave_out_the_gallery_cells_that_hold_a_face_but_search_them_now_and_then():
+    """A cell holding a carried face is searched every occupied_every_s, an empty one every
+    sweep, and a cell whose face is lost is empty from the next sweep on."""
+    cells = [(50 * k, 0, 50, 20) for k in range(4)]
+    tiles = [Tile(c[0] + dx, 0, 20, 20, c) for c in cells for dx in (0, 25)]
+    faces = [Face(50.0 * k + 17, 2.0, 16.0, 16.0, 0.9, np.zeros((6, 2), np.float32)) for k in range(3)]  # cells 0-2
+    stub = _StubDetector(tiles, faces)
+    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0, "detect_every_still_s": 1.0,
+                                    "occupied_every_s": 3.0})
+    schedule = ScheduledDetector(stub, cfg)
+    image = np.zeros((20, 200, 3), np.uint8)
+
+    def run(schedule, stub, frames, lose_at=None):
+        per_frame = []  # the tiles each frame looked at
+        for frame in range(frames):
+            stub.lose = {1} if frame == lose_at else set()  # e.g. that webcam turned off
+            before = len(stub.looked)
+            schedule.detect(image, frame * 0.2)
+            per_frame.append(stub.looked[-1] if len(stub.looked) > before else [])
+        return per_frame
+
+    def sweep_cells(per_frame, first):  # the cells the sweep starting at this frame looked at (5 frames a sweep)
+        looked = [tile for share in per_frame[first:first + 5] for tile in share]
+        assert len(looked) == len(set(looked))  # nothing twice
+        return {cells.index(tile.within) for tile in looked}
+
+    per_frame = run(schedule, stub, 31, lose_at=23)
+    assert stub.whole == [0.0]
+    assert sweep_cells(per_frame, 1) == sweep_cells(per_frame, 6) == sweep_cells(per_frame, 11) == {3}
+    assert sweep_cells(per_frame, 16) == {0, 1, 2, 3}  # 3.2 s: occupied_every_s after the whole plan searched all
+    assert sweep_cells(per_frame, 21) == {3}
+    assert sweep_cells(per_frame, 26) == {1, 3}  # the sweep after the loss searches the emptied cell
+    assert len(schedule._previous) == 2
+
+    stub = _StubDetector(tiles, faces)
+    schedule = ScheduledDetector(stub, CFG.detector.__class__(**{**cfg.__dict__, "occupied_every_s": 0.0}))
+    assert sweep_cells(run(schedule, stub, 6), 1) == {0, 1, 2, 3}  # 0: every cell in every sweep
+
+
 def test_the_sweep_looks_at_every_tile_once_per_detect_every_s_a_share_a_frame():
-    tiles = [(i, 0, 10, 10) for i in range(103)]
+    tiles = _frame_tiles(103)
     stub = _StubDetector(tiles, _faces(4), full_range=True)
     cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0, "detect_every_still_s": 1.0})
     schedule = ScheduledDetector(stub, cfg)
@@ -198,7 +242,7 @@ def test_the_sweep_looks_at_every_tile_once_per_detect_every_s_a_share_a_frame()
 def test_a_frame_past_its_deadline_leaves_the_rest_of_its_share_to_later_frames():
     """Live: a frame over its budget looks at one batch of its share, re-finds every known face,
     and the tiles it left are looked at first on the next frames; the lateness is counted."""
-    tiles = [(i, 0, 10, 10) for i in range(100)]
+    tiles = _frame_tiles(100)
     stub = _StubDetector(tiles, _faces(4))
     cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0, "detect_every_still_s": 1.0})
     schedule = ScheduledDetector(stub, cfg)
@@ -219,7 +263,7 @@ def test_a_frame_past_its_deadline_leaves_the_rest_of_its_share_to_later_frames(
 
 
 def test_sweeps_slow_down_while_nobody_new_appears_and_speed_up_when_someone_does():
-    tiles = [(i, 0, 10, 10) for i in range(100)]
+    tiles = _frame_tiles(100)
     stub = _StubDetector(tiles, _faces(4))
     cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0, "detect_every_still_s": 2.0})
     schedule = ScheduledDetector(stub, cfg)
