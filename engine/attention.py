@@ -84,7 +84,9 @@ class AttentionEstimator:
     meshes_run: int = 0
 
     def __post_init__(self):
-        import mediapipe as mp  # heavy import, paid only by code that needs landmarks
+        from engine.runtime import import_mediapipe
+
+        mp = import_mediapipe()  # heavy import, paid only by code that needs landmarks
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
                                                      refine_landmarks=False, min_detection_confidence=0.3)

@@ -284,14 +284,16 @@ def limit_cpu_threads(threads: int) -> None:
     call this before it runs anything), OpenCV and OpenMP. By default each
     takes every core, so two workers on two cores each run two threads per library, and a
     library's threads that wait for each other at every step wait for the other worker too."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):  # read when TensorFlow loads
+        os.environ[name] = str(threads)
     import cv2
-    import tensorflow as tf  # the detector's interpreter needs it under any Keras backend
 
     cv2.setNumThreads(threads)
+    tf = sys.modules.get("tensorflow")  # the engine itself does not load it (engine/runtime.py)
     with contextlib.suppress(RuntimeError):  # TensorFlow already ran something here: too late, keep its own
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        if tf is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def worker_threads(cpus: int, nodes: int, workers: int) -> int | None:

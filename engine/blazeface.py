@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from engine.runtime import import_mediapipe, interpreter
 
 INPUT = 128
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for this model
@@ -42,8 +43,7 @@ class RawFace:
 
 
 def model_path() -> Path:
-    import mediapipe
-
+    mediapipe = import_mediapipe()
     return Path(mediapipe.__file__).parent / "modules" / "face_detection" / "face_detection_short_range.tflite"
 
 
@@ -107,24 +107,20 @@ class ShortRangeDetector:
     are) are kept ready and the faster at the moment runs (``ThreadChoice``)."""
 
     def __init__(self, min_score: float, threads: int | None = None):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TF 2.18 says to move to ai-edge-litert, which pins other versions
-            from tensorflow import lite
-
-            options = (threads,) if threads else tuple(sorted({1, min(4, os.cpu_count() or 1)}))
-            # Every batch size allocated once, for each thread count: resizing an interpreter's
-            # input re-plans its whole graph.
-            self._interpreters = {}
-            for k in options:
-                for n in (*CHUNKS, 1):
-                    it = lite.Interpreter(model_path=str(model_path()), num_threads=k)
-                    it.resize_tensor_input(it.get_input_details()[0]["index"], [n, INPUT, INPUT, 3])
-                    it.allocate_tensors()
-                    # XNNPACK packs the weights on an interpreter's first run (tens of ms): done
-                    # here, so that it is not taken for the cost of that thread count.
-                    it.set_tensor(it.get_input_details()[0]["index"], np.zeros((n, INPUT, INPUT, 3), np.float32))
-                    it.invoke()
-                    self._interpreters[k, n] = it
+        options = (threads,) if threads else tuple(sorted({1, min(4, os.cpu_count() or 1)}))
+        # Every batch size allocated once, for each thread count: resizing an interpreter's
+        # input re-plans its whole graph.
+        self._interpreters = {}
+        for k in options:
+            for n in (*CHUNKS, 1):
+                it = interpreter(k, model_path=model_path())
+                it.resize_tensor_input(it.get_input_details()[0]["index"], [n, INPUT, INPUT, 3])
+                it.allocate_tensors()
+                # XNNPACK packs the weights on an interpreter's first run (tens of ms): done
+                # here, so that it is not taken for the cost of that thread count.
+                it.set_tensor(it.get_input_details()[0]["index"], np.zeros((n, INPUT, INPUT, 3), np.float32))
+                it.invoke()
+                self._interpreters[k, n] = it
         self.threads = ThreadChoice(options)
         self.min_score = min_score
         self._anchors = _anchor_centres()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.runtime import interpreter
 from training import modelio
 from training.labels import NUM_CLASSES
 from training.preprocessing import INPUT_SIZE
@@ -31,8 +32,8 @@ class ExpressionModel:
     ``tflite_cache_dir()`` under the file's SHA-256, so a retrained or replaced model is
     converted afresh and never mistaken for the old one. Same outputs (within 1e-5) in ~0.75x
     the time on a 2-core laptop, alternating with the face model in a loop: 1.7 ms a face against
-    2.0-2.3 with Keras's ``predict_on_batch``. (Start-up is not shorter: importing TensorFlow
-    Lite imports TensorFlow, and that imports Keras.) Under another backend
+    2.0-2.3 with Keras's ``predict_on_batch``. The interpreter comes from ``ai-edge-litert``,
+    without TensorFlow (engine/runtime.py); TensorFlow is imported only to convert. Under another backend
     (``KERAS_BACKEND=jax`` on a GPU worker, requirements-gpu.txt), or if the conversion fails,
     Keras runs it as before. ``threads``: the CPU threads of the
     TensorFlow Lite runtime (default: the cores, at most 4)."""
@@ -106,16 +107,14 @@ def _lite_interpreters(path: Path, threads: int) -> dict[int, tuple[object, int,
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     cached = tflite_cache_dir() / f"{path.stem}-{digest[:16]}.tflite"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TF 2.18 says to move to ai-edge-litert, which pins other versions
+        warnings.simplefilter("ignore")
         try:
             if not cached.exists():
                 _convert(path, cached)
-            from tensorflow import lite
-
             content = cached.read_bytes()
             interpreters = {}
             for size in CHUNKS:
-                it = lite.Interpreter(model_content=content, num_threads=threads)
+                it = interpreter(threads, model_content=content)
                 it.resize_tensor_input(it.get_input_details()[0]["index"], [size, INPUT_SIZE, INPUT_SIZE, 1])
                 it.allocate_tensors()
                 output = it.get_output_details()[0]

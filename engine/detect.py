@@ -220,7 +220,9 @@ class FaceDetector:
     """Finds faces in BGR frames according to a fixed mode or an auto-chosen plan."""
 
     def __init__(self, cfg: DetectorConfig, mode: str | None = None):
-        import mediapipe as mp  # heavy import, paid only by code that detects
+        from engine.runtime import import_mediapipe
+
+        mp = import_mediapipe()  # heavy import, paid only by code that detects
 
         self.cfg = cfg
         self.mode = mode or cfg.mode

@@ -81,3 +81,33 @@ def test_the_tflite_runtime_gives_the_keras_models_probabilities(fer_data, tmp_p
     expected = np.asarray(modelio.load(retrained).predict_on_batch(faces), np.float32)
     assert np.abs(other.predict(faces) - expected).max() < 1e-5
     assert np.abs(expected - reference).max() > 0.01  # the check above could tell the two apart
+
+
+def test_the_engine_runs_a_recording_without_importing_tensorflow(tmp_path):
+    """TensorFlow's import is most of a worker's start (engine/runtime.py): a run whose model is
+    converted already must not load it, MediaPipe's import included."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine_support import cut_video
+
+    from engine.classify import ExpressionModel
+
+    ExpressionModel(need_model())  # converted into the cache here, if it was not yet
+    root = Path(__file__).resolve().parents[1]
+    clip = cut_video(root / "assets" / "demo_class.mp4", tmp_path / "demo.mp4", 2.0)
+    probe = ("import json, sys; from engine.classify import ExpressionModel; from engine.config import load_config; "
+             "from engine.pipeline import RunOptions, run; from engine.sources import open_source; "
+             f"src = open_source({str(clip)!r}, 5.0); "
+             f"s = run(src, 'sqlite:///{tmp_path / 'r.db'}', load_config(), RunOptions(progress=False), "
+             "model=ExpressionModel()); "
+             "print(json.dumps([s.students, 'tensorflow' in sys.modules, 'keras' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    students, tensorflow, keras = json.loads(out.stdout.strip().splitlines()[-1])
+    assert students > 0
+    assert not tensorflow and not keras
