@@ -20,7 +20,9 @@ from types import ModuleType
 
 
 def import_mediapipe() -> ModuleType:
-    """``import mediapipe`` without importing TensorFlow along with it."""
+    """``import mediapipe`` without importing TensorFlow along with it. The engine calls it while
+    it starts, before its threads do (an import of TensorFlow in another thread at that moment
+    would fail)."""
     if "mediapipe" in sys.modules or "tensorflow" in sys.modules:
         import mediapipe
 
