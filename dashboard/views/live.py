@@ -96,12 +96,17 @@ def class_panel(job: jobs.Job, here: bool) -> None:
     if engine.stop_requested:
         st.caption("Stopping: the engine writes its last observations and closes the session…")
         return
-    if st.button("Stop the class", type="primary", key="live_stop" if here else f"live_stop_{job.id}"):
-        with st.spinner("Stopping: the engine writes its last observations and closes the session…"):
-            jobs.registry(settings.db_url).stop(job)
-        if here:
-            st.session_state.pop(JOB_KEY, None)
-        st.rerun()
+    # A callback, not `if st.button(...)`: it runs as the click's script run starts, so a refresh
+    # of the monitor that interrupts that run cannot lose the click (seen under load in a browser).
+    st.button("Stop the class", type="primary", key="live_stop" if here else f"live_stop_{job.id}",
+              on_click=_stop_class, args=(job, here))
+
+
+def _stop_class(job: jobs.Job, here: bool) -> None:
+    with st.spinner("Stopping: the engine writes its last observations and closes the session…"):
+        jobs.registry(settings.db_url).stop(job)
+    if here:
+        st.session_state.pop(JOB_KEY, None)
 
 
 def watched_session(running: list[data.SessionInfo]) -> data.SessionInfo | None:
