@@ -28,6 +28,7 @@ import numpy as np
 from engine.config import AttentionConfig
 from engine.detect import Face
 from engine.quiet import native_stderr_silenced
+from engine.runtime import import_mediapipe
 
 NOSE_DEPTH = 0.55  # nose tip in front of the eye line, in eye distances (adult average)
 MESH_MARGIN = 0.35  # FaceMesh finds the face itself in the crop: it needs some context around it
@@ -84,8 +85,6 @@ class AttentionEstimator:
     meshes_run: int = 0
 
     def __post_init__(self):
-        from engine.runtime import import_mediapipe
-
         mp = import_mediapipe()  # heavy import, paid only by code that needs landmarks
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,

@@ -28,6 +28,7 @@ from engine.blazeface import INPUT as SHORT_RANGE_INPUT
 from engine.blazeface import RawFace, ShortRangeDetector
 from engine.config import DetectorConfig
 from engine.gallery import Layout, Rect, find_layout
+from engine.runtime import import_mediapipe
 
 CLUSTER_SCORE_GAP = 0.15  # see FaceDetector._tile_sides
 SWEEP_SCALES = (1.0, 0.8, 1.2)  # tile sides of successive sweeps, relative to the plan's (see plan_tiles)
@@ -220,8 +221,6 @@ class FaceDetector:
     """Finds faces in BGR frames according to a fixed mode or an auto-chosen plan."""
 
     def __init__(self, cfg: DetectorConfig, mode: str | None = None):
-        from engine.runtime import import_mediapipe
-
         mp = import_mediapipe()  # heavy import, paid only by code that detects
 
         self.cfg = cfg

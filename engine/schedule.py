@@ -53,14 +53,9 @@ def _outside_occupied_cells(tiles: list[Tile], faces: list[Face], width: int, he
     (a tile over the rest of the frame belongs to the whole frame, never left out)."""
     frame = (0, 0, width, height)
     centres = [(f.x + f.w / 2, f.y + f.h / 2) for f in faces]
-
-    def occupied(cell) -> bool:
-        x, y, w, h = cell
-        return cell != frame and any(x <= cx < x + w and y <= cy < y + h for cx, cy in centres)
-
-    cells = {tile.within for tile in tiles}
-    full = {cell for cell in cells if occupied(cell)}
-    return [tile for tile in tiles if tile.within not in full]
+    occupied = {(x, y, w, h) for x, y, w, h in {tile.within for tile in tiles} - {frame}
+                if any(x <= cx < x + w and y <= cy < y + h for cx, cy in centres)}
+    return [tile for tile in tiles if tile.within not in occupied]
 
 
 class ScheduledDetector:
