@@ -64,15 +64,18 @@ def test_admin_signs_in_reads_the_report_and_downloads_the_csv(server, page, tmp
     # The first page after signing in ends with the hidden sample report (dashboard/warm_up.py):
     # drawn, so the browser has done that work, but not seen, not in the way, and gone on the next page.
     sample = page.locator(f".st-key-{warm_up.KEY}")
-    sample.locator(".js-plotly-plot .main-svg").first.wait_for(state="attached")
+    # Both charts drawn (waiting for the first alone raced the second: CI saw 1 of 2).
+    sample.locator(".js-plotly-plot .main-svg").nth(1).wait_for(state="attached")
     assert sample.locator(".js-plotly-plot").count() == 2
     assert not sample.is_visible() and sample.bounding_box()["height"] == 0
     assert page.evaluate(f"() => getComputedStyle(document.querySelector('.st-key-{warm_up.KEY}')).visibility") \
         == "hidden"  # hidden from screen readers and the keyboard too
     sidebar.get_by_role("link", name="Session report").click()
     page.get_by_role("heading", name="Class mood over time").wait_for()
-    page.locator(".js-plotly-plot").first.wait_for()  # plotly drew the mood chart
+    # plotly drew both charts; the first alone is not enough (CI counted 1 of 2 right after it).
+    page.locator(".js-plotly-plot").nth(1).wait_for()
     assert page.locator(".js-plotly-plot").count() == 2
+    page.locator(".js-plotly-plot .legendtext", has_text="engagement").first.wait_for()
     assert page.locator(".js-plotly-plot .legendtext", has_text="engagement").count() == 1
     assert page.url.endswith(f"/report?session={seeded.session_id}")  # the picker keeps the address linkable
     assert page.get_by_test_id("stMetric").filter(has_text="Students seen").inner_text().split() == \
