@@ -88,6 +88,7 @@ class _PlanState:
     planned_at: float = -math.inf
     found: int = 0
     history: list[str] = field(default_factory=list)
+    layout: Layout | None = None  # the gallery layout the plan's tiles were last laid on
 
 
 class Tile(NamedTuple):
@@ -276,6 +277,7 @@ class FaceDetector:
         sides = tuple(max(self.cfg.min_tile_px, round(side * scale)) for side in plan.tile_sizes) if plan else ()
         h, w = rgb.shape[:2]
         layout = self._layout(rgb) if plan and plan.cell_faces else None
+        self._state.layout = layout
         if not layout or not layout.is_gallery:
             frame = (0, 0, w, h)
             return [Tile(*t, frame) for side in sides for t in tile_grid(w, h, side, self.cfg.tile_overlap)]
@@ -378,6 +380,13 @@ class FaceDetector:
     @property
     def plan(self) -> DetectionPlan | None:
         return self._state.plan
+
+    @property
+    def cells(self) -> tuple[Rect, ...]:
+        """The meeting gallery's cells (``Layout.uniform_cells``) as the plan's tiles were last
+        laid on them (every sweep, and wherever a face was lost); none off a gallery."""
+        layout = self._state.layout
+        return layout.uniform_cells() if layout is not None and self._state.plan and self._state.plan.cell_faces else ()
 
     @property
     def plan_history(self) -> list[str]:

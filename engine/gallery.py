@@ -49,6 +49,15 @@ class Layout:
     def is_gallery(self) -> bool:
         return bool(self.cells)
 
+    def uniform_cells(self) -> tuple[Rect, ...]:
+        """The cells, each at the grid's median size around its own centre. A meeting app frames
+        the active speaker's cell, which then reads a few pixels larger on every side; pictures
+        of one participant compared across cells and frames must be cut the same."""
+        if not self.cells:
+            return ()
+        w, h = (int(np.median([c[k] for c in self.cells])) for k in (2, 3))
+        return tuple((round(x + cw / 2 - w / 2), round(y + ch / 2 - h / 2), w, h) for x, y, cw, ch in self.cells)
+
     def cell_of(self, x: float, y: float) -> Rect | None:
         """The cell holding the point, if any."""
         for c in self.cells:

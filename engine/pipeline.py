@@ -115,7 +115,7 @@ class FrameAnalyzer:
         faces = [tf.face for tf in tracked]
         keys = [tf.track for tf in tracked]
         if self.gallery is not None and tracked:
-            keys = self.gallery.assign_boxes(frame.t, frame.image, keys, [f.box for f in faces])
+            keys = self.gallery.assign_boxes(frame.t, frame.image, keys, [f.box for f in faces], self.faces.cells)
         t3 = clock()
         if self.reader is None:  # attention-only: the expression model is not run
             probs = [None] * len(keys)

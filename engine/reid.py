@@ -32,6 +32,17 @@ just seen elsewhere, and not like its own, does not keep its own (else one face 
 holds the whole cycle of swaps back), and the faces and students left over after the others
 moved pair at the lower ``leftover_similarity``.
 
+On a meeting gallery a face also has a **context**: the rest of its cell (the participant's
+room or virtual background, their name label, their shoulders), which moves with them in a
+reshuffle and stays when their face turns, changes or is lost for a while. It is the gradient
+of the cell's grey 64x36 thumbnail with the face left out (``embed_context``). On generated
+7x7 galleries whose faces change every 3-6 s the same participant's context scores >= 0.75
+against itself a few seconds and a reshuffle later ~99 % of the time, another participant's
+~0.1 % of the time (``benchmarks/reid_separation.py --contexts``). Where both a face and a
+student have one, their similarity is the better of the face's and the context's, the latter
+counted ``context_similarity - match_similarity`` lower so that both meet their own bar at
+``match_similarity``.
+
 The component is independent of the tracker: ``assign(t, track_ids, crops)`` maps the track
 ids of one frame to stable student keys (ints from 1).
 """
@@ -52,6 +63,16 @@ _HOG = cv2.HOGDescriptor((EMBED_SIDE, EMBED_SIDE), (16, 16), (8, 8), (8, 8), 9)
 EMBED_DIM = 324
 BLUR_SIGMA = 1.0
 MIN_CROP_PX = 12  # smaller crops carry no usable appearance
+CONTEXT_SIZE = (96, 52)  # a cell's grey thumbnail (w, h), whole squares of CONTEXT_POOL; a 7x7 720p gallery's cells are ~150x85
+CONTEXT_BINS = 6  # gradient orientations
+CONTEXT_POOL = 4  # thumbnail pixels a side summed into one square
+_SQUARES = (CONTEXT_SIZE[1] // CONTEXT_POOL) * (CONTEXT_SIZE[0] // CONTEXT_POOL)
+CONTEXT_DIM = CONTEXT_BINS * _SQUARES
+# The square each thumbnail pixel is summed into (0.._SQUARES-1, row by row).
+_SQUARE_OF = ((np.arange(CONTEXT_SIZE[1]) // CONTEXT_POOL)[:, None] * (CONTEXT_SIZE[0] // CONTEXT_POOL)
+              + (np.arange(CONTEXT_SIZE[0]) // CONTEXT_POOL)[None, :])
+CONTEXT_BORDER = 0.04  # share of the cell left out at each edge: the app draws the active speaker's frame there
+CONTEXT_FACE_MARGIN = 0.2  # the face box grown by this share a side is left out (the face has its own embedding)
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,9 @@ class ReidConfig:
     # PrivateTest faces, boxes jittered by 4 px); 0.70 held a 3x3 reshuffle's last face back as a
     # new student for two frames (its look scored 0.65).
     leftover_similarity: float = 0.60
+    # A gallery cell's context (see the module's docstring) at or above this is the student's.
+    context_similarity: float = 0.75
+    context_changed: float = 0.5  # ... and under this another participant's (0.5: the same one's 99.9 % are above)
     memory_s: float = 1800.0  # a student unseen for longer is no longer a candidate
     template_rate: float = 0.2  # weight of each new look in a student's running-mean template
     margin: float = 0.1  # crop_face: fraction of the box added on each side (hair line, jaw)
@@ -86,6 +110,7 @@ class _Student:
     key: int
     template: np.ndarray
     last_seen: float
+    context: np.ndarray  # running mean of the cell contexts; zeros while none was seen
 
 
 def crop_face(frame: np.ndarray, box: Sequence[float], margin: float = 0.1) -> np.ndarray:
@@ -116,6 +141,49 @@ def embed(crops: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
+def embed_context(frame: np.ndarray, box: Sequence[float], cell: Sequence[int] | None) -> np.ndarray:
+    """(CONTEXT_DIM,) float32 unit vector of the ``cell`` around a face ``box`` (x, y, w, h),
+    the face left out; zeros without a cell or when the face is not inside it.
+
+    A small HOG without blocks: the cell's grey thumbnail, its gradients' magnitudes in
+    CONTEXT_BINS orientations summed over CONTEXT_POOL px squares. Sums over squares let the
+    picture move a pixel or two (a box, a cell edge read a pixel off) without changing much."""
+    out = np.zeros(CONTEXT_DIM, np.float32)
+    if cell is None:
+        return out
+    cx, cy, cw, ch = cell
+    x, y, w, h = box
+    if not (cx <= x + w / 2 < cx + cw and cy <= y + h / 2 < cy + ch):
+        return out
+    bx, by = int(CONTEXT_BORDER * cw), int(CONTEXT_BORDER * ch)
+    x0, y0 = max(0, cx + bx), max(0, cy + by)
+    x1, y1 = min(frame.shape[1], cx + cw - bx), min(frame.shape[0], cy + ch - by)
+    if x1 - x0 < MIN_CROP_PX or y1 - y0 < MIN_CROP_PX:
+        return out
+    crop = frame[y0:y1, x0:x1]
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    gw, gh = CONTEXT_SIZE
+    small = cv2.resize(np.ascontiguousarray(grey), (gw, gh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    # Gradients, not levels: a room's edges and a name label's letters tell participants apart;
+    # the mean grey of two virtual backgrounds often does not.
+    magnitude, angle = cv2.cartToPolar(cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3),
+                                       cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3))
+    sx, sy = gw / (x1 - x0), gh / (y1 - y0)
+    m = CONTEXT_FACE_MARGIN
+    fx0, fx1 = int((x - m * w - x0) * sx), int(np.ceil((x + (1 + m) * w - x0) * sx))
+    fy0, fy1 = int((y - m * h - y0) * sy), int(np.ceil((y + (1 + m) * h - y0) * sy))
+    magnitude[max(0, fy0):max(0, fy1), max(0, fx0):max(0, fx1)] = 0.0
+    bins = (angle * (CONTEXT_BINS / np.pi)).astype(np.int32) % CONTEXT_BINS  # unsigned orientation
+    per_bin = np.bincount((bins * _SQUARES + _SQUARE_OF).ravel(), magnitude.ravel(), CONTEXT_BINS * _SQUARES)
+    # The square root tames a few strong edges; centring puts unrelated cells' cosines near 0.
+    v = np.sqrt(per_bin[:CONTEXT_DIM]).astype(np.float32)
+    v -= v.mean()
+    norm = float(np.linalg.norm(v))
+    if norm > 1e-6:
+        out[:] = v / norm
+    return out
+
+
 @dataclass
 class StudentGallery:
     """Known students' looks, and which track each is on now."""
@@ -127,23 +195,29 @@ class StudentGallery:
     events: deque[Reidentification] = field(default_factory=lambda: deque(maxlen=1000))
     _next_key: int = 1
 
-    def assign(self, t: float, track_ids: Sequence[int], crops: Sequence[np.ndarray]) -> list[int]:
-        """Student keys for the faces of one frame (same order as ``track_ids``)."""
+    def assign(self, t: float, track_ids: Sequence[int], crops: Sequence[np.ndarray],
+               contexts: np.ndarray | None = None) -> list[int]:
+        """Student keys for the faces of one frame (same order as ``track_ids``); ``contexts``:
+        their cells' ``embed_context`` rows (zeros where a face has none), None off a gallery."""
         if len(track_ids) != len(crops):
             raise ValueError(f"{len(track_ids)} track ids but {len(crops)} crops")
+        if contexts is not None and len(contexts) != len(crops):
+            raise ValueError(f"{len(contexts)} contexts for {len(crops)} crops")
         if len(set(track_ids)) != len(track_ids):
             raise ValueError("a track id appears twice in one frame")
         if not track_ids:
             return []
         vectors = embed(crops)
-        keys, sims = self._match(t, list(track_ids), vectors)
+        if contexts is None:
+            contexts = np.zeros((len(crops), CONTEXT_DIM), np.float32)
+        keys, sims = self._match(t, list(track_ids), vectors, contexts)
         result = []
-        for tid, v, key, sim in zip(track_ids, vectors, keys, sims, strict=True):
+        for tid, v, ctx, key, sim in zip(track_ids, vectors, contexts, keys, sims, strict=True):
             previous = self.track_student.get(tid)
             if key is None:
-                key = self._new_student(v, t)
+                key = self._new_student(v, ctx, t)
             else:
-                self._update(self.students[key], v, t)
+                self._update(self.students[key], v, ctx, t)
                 if key != previous:
                     self.events.append(Reidentification(t, tid, key, previous, sim))
             self.track_student[tid] = key
@@ -168,11 +242,16 @@ class StudentGallery:
             del self.track_student[tid]
 
     def assign_boxes(self, t: float, frame: np.ndarray, track_ids: Sequence[int],
-                     boxes: Sequence[Sequence[float]]) -> list[int]:
-        """:meth:`assign` for face boxes ``(x, y, w, h)`` in a BGR ``frame`` (crops made here)."""
-        return self.assign(t, track_ids, [crop_face(frame, b, self.config.margin) for b in boxes])
+                     boxes: Sequence[Sequence[float]], cells: Sequence[Sequence[int]] = ()) -> list[int]:
+        """:meth:`assign` for face boxes ``(x, y, w, h)`` in a BGR ``frame`` (crops made here);
+        ``cells``: the meeting gallery's cells (x, y, w, h), each face's context is the one holding it."""
+        contexts = None
+        if cells:
+            contexts = np.stack([embed_context(frame, b, _cell_holding(cells, b)) for b in boxes]) if boxes else None
+        return self.assign(t, track_ids, [crop_face(frame, b, self.config.margin) for b in boxes], contexts)
 
-    def _match(self, t: float, track_ids: list[int], vectors: np.ndarray) -> tuple[list[int | None], list[float]]:
+    def _match(self, t: float, track_ids: list[int], vectors: np.ndarray,
+               contexts: np.ndarray) -> tuple[list[int | None], list[float]]:
         c = self.config
         candidates = [s for s in self.students.values() if t - s.last_seen <= c.memory_s]
         if not candidates:
@@ -180,8 +259,19 @@ class StudentGallery:
         templates = np.stack([s.template for s in candidates])
         sim = vectors @ templates.T  # (faces, students); 0 for faces too small to embed
         own = np.array([[self.track_student.get(tid) == s.key for s in candidates] for tid in track_ids])
-        looks = sim >= c.match_similarity
         continuing = np.array([tid in self.track_student for tid in track_ids])
+        if contexts.any():
+            # 0 where a face or a student has no context: the face's own similarity decides.
+            student_contexts = np.stack([s.context for s in candidates])
+            by_context = contexts @ student_contexts.T
+            sim = np.maximum(sim, by_context - (c.context_similarity - c.match_similarity))
+            # A track whose cell now shows another participant (a reshuffle moved someone else
+            # there) is not that student's by continuity: it starts afresh, as a new track would.
+            both = contexts.any(axis=1)[:, None] & student_contexts.any(axis=1)[None, :]
+            changed = (own & both & (by_context < c.context_changed)).any(axis=1)
+            own &= ~changed[:, None]
+            continuing &= ~changed
+        looks = sim >= c.match_similarity
         moved = np.array([t - s.last_seen <= c.moved_within_s for s in candidates])
         # A new track may be anyone it looks like; a continuing one keeps its student or passes to
         # a look-alike who was just seen elsewhere. It does not keep them when its face looks like
@@ -194,9 +284,11 @@ class StudentGallery:
         keys, sims = self._solve(candidates, sim + c.keep_bonus * own, sim, allowed)
         # A continuing track whose own student went to another face: someone else sits there now,
         # and may be anyone it looks like (a student back after a while, in a reshuffled tile).
+        # A face on a new track, or on one whose cell changed participant, that nobody took may
+        # be what a reshuffle left over too (its box found afresh, its look not yet settled).
         taken = {k for k in keys if k is not None}
         rows = [r for r, (tid, k) in enumerate(zip(track_ids, keys, strict=True))
-                if k is None and continuing[r] and self.track_student[tid] in taken]
+                if k is None and (not continuing[r] or self.track_student[tid] in taken)]
         free = [col for col, s in enumerate(candidates) if s.key not in taken]
         if rows and free:
             sub = np.ix_(rows, free)
@@ -223,18 +315,27 @@ class StudentGallery:
                 keys[r], sims[r] = candidates[col].key, float(sim[r, col])
         return keys, sims
 
-    def _new_student(self, v: np.ndarray, t: float) -> int:
+    def _new_student(self, v: np.ndarray, ctx: np.ndarray, t: float) -> int:
         key = self._next_key
         self._next_key += 1
-        self.students[key] = _Student(key, v.copy(), t)
+        self.students[key] = _Student(key, v.copy(), t, ctx.copy())
         return key
 
-    def _update(self, student: _Student, v: np.ndarray, t: float) -> None:
+    def _update(self, student: _Student, v: np.ndarray, ctx: np.ndarray, t: float) -> None:
         student.last_seen = t
-        if not v.any():  # no appearance this time (crop too small): keep the template
-            return
-        if not student.template.any():
-            student.template = v.copy()
-            return
-        mixed = (1 - self.config.template_rate) * student.template + self.config.template_rate * v
-        student.template = mixed / max(float(np.linalg.norm(mixed)), 1e-6)
+        student.template = self._mixed(student.template, v)
+        student.context = self._mixed(student.context, ctx)
+
+    def _mixed(self, template: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """A running-mean template after one more look ``v`` (zeros: nothing seen this time, kept)."""
+        if not v.any():
+            return template
+        if not template.any():
+            return v.copy()
+        mixed = (1 - self.config.template_rate) * template + self.config.template_rate * v
+        return mixed / max(float(np.linalg.norm(mixed)), 1e-6)
+
+
+def _cell_holding(cells: Sequence[Sequence[int]], box: Sequence[float]) -> Sequence[int] | None:
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return next((c for c in cells if c[0] <= cx < c[0] + c[2] and c[1] <= cy < c[1] + c[3]), None)

@@ -130,11 +130,19 @@ class ScheduledDetector:
         if lost and lost >= LOST_SHARE_REPLAN * len(found):
             self._whole_due = True
         carried = [f for f in found if f is not None]
+        lost_faces = [f for f, g in zip(self._previous, found, strict=True) if g is None]
         if self._sweep_due(t):
             # Once a sweep every carried face takes the second look again, untrusted: a box
             # that passed it once by luck (a poster, a hand) is not carried for the whole class.
             carried = self.detector.verify(rgb, carried)
         tiles, full_range = self._next_share(rgb, t, dt, carried)
+        if lost_faces and not self._whole_due:
+            # Where a face was lost, someone may still be, moved or changed: a tile that moved in
+            # a gallery reshuffle, a student who stood up. That place is searched now, not when the
+            # sweep next reaches it (up to detect_every_still_s later, seconds without that student).
+            around = [tile for tile in self._tiles_around(rgb, lost_faces) if tile not in tiles]
+            tiles = around + tiles
+            full_range = full_range or bool(self.detector.plan and self.detector.plan.full_range)
         new = self._look(rgb, tiles, full_range, deadline)
         if any(not _overlaps_any(f, carried) for f in new):
             self._found_new = True
@@ -142,6 +150,19 @@ class ScheduledDetector:
         # keep each face once, the whole box with the best score (boxes are cut to the frame).
         faces = merge_faces(carried + new, self.cfg.nms_iou, self.cfg.nms_containment)
         return faces, {id(f): found_at[id(f)] for f in faces if id(f) in found_at}
+
+    def _tiles_around(self, rgb: np.ndarray, faces: list[Face]) -> list[Tile]:
+        """The plan's tiles that would find each of ``faces`` again: all tiles of the gallery cell
+        holding its centre (a reshuffled tile's new face may sit elsewhere in it), or, outside
+        any cell, the tiles holding its centre."""
+        centres = [(f.x + f.w / 2, f.y + f.h / 2) for f in faces]
+        frame = (0, 0, rgb.shape[1], rgb.shape[0])
+
+        def holds(r, cx, cy):
+            return r[0] <= cx < r[0] + r[2] and r[1] <= cy < r[1] + r[3]
+
+        return [tile for tile in self.detector.plan_tiles(rgb, self._sweeps)
+                if any(holds(tile if tile.within == frame else tile.within, cx, cy) for cx, cy in centres)]
 
     def _look(self, rgb: np.ndarray, tiles: list[Tile], full_range: bool, deadline: float | None) -> list[Face]:
         if deadline is None or len(tiles) <= CHUNK_TILES:

@@ -206,13 +206,38 @@ def test_sweeps_leave_out_the_gallery_cells_that_hold_a_face_but_search_them_now
     assert stub.whole == [0.0]
     assert sweep_cells(per_frame, 1) == sweep_cells(per_frame, 6) == sweep_cells(per_frame, 11) == {3}
     assert sweep_cells(per_frame, 16) == {0, 1, 2, 3}  # 3.2 s: occupied_every_s after the whole plan searched all
-    assert sweep_cells(per_frame, 21) == {3}
-    assert sweep_cells(per_frame, 26) == {1, 3}  # the sweep after the loss searches the emptied cell
+    assert {cells.index(tile.within) for tile in per_frame[23]} == {1, 3}  # the lost face's cell at once ...
+    assert set(tiles[2:4]) <= set(per_frame[23])  # ... all of it
+    assert sweep_cells(per_frame, 21) == {1, 3}
+    assert sweep_cells(per_frame, 26) == {1, 3}  # and the sweep after the loss searches the emptied cell
     assert len(schedule._previous) == 2
 
     stub = _StubDetector(tiles, faces)
     schedule = ScheduledDetector(stub, CFG.detector.__class__(**{**cfg.__dict__, "occupied_every_s": 0.0}))
     assert sweep_cells(run(schedule, stub, 6), 1) == {0, 1, 2, 3}  # 0: every cell in every sweep
+
+
+def test_where_a_face_is_lost_is_searched_on_that_frame():
+    """Outside a gallery: the tiles holding the lost face's centre (and the full-range model,
+    where the plan has it) that very frame, not when the sweep comes round to them."""
+    frame = (0, 0, 200, 20)
+    tiles = [Tile(20 * i, 0, 20, 20, frame) for i in range(10)]
+    faces = [Face(40.0 * k + 2, 2.0, 16.0, 16.0, 0.9, np.zeros((6, 2), np.float32)) for k in range(4)]
+    stub = _StubDetector(tiles, faces, full_range=True)
+    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 2.0, "detect_every_still_s": 2.0})
+    schedule = ScheduledDetector(stub, cfg)
+    image = np.zeros((20, 200, 3), np.uint8)
+    schedule.detect(image, 0.0)  # the whole plan
+    schedule.detect(image, 0.2)  # the first share of a sweep (full range on its first frame)
+    schedule.detect(image, 0.4)
+    runs = stub.full_range_runs
+    stub.lose = {3}  # the face centred at x = 130
+    schedule.detect(image, 0.6)
+    assert stub.looked[-1] == [tiles[6], tiles[2]]  # the only tile holding that centre, then the sweep's share
+    assert stub.full_range_runs == runs + 1
+    stub.lose = set()
+    schedule.detect(image, 0.8)
+    assert tiles[6] not in stub.looked[-1] and stub.full_range_runs == runs + 1  # once, at the loss
 
 
 def test_the_sweep_looks_at_every_tile_once_per_detect_every_s_a_share_a_frame():
