@@ -13,7 +13,14 @@ Two measurements:
   the detector's part-face finds);
 * jittered boxes: 300 PrivateTest faces upscaled to a 104 px tile, cut by boxes of 76 px moved
   and resized by up to ``--jitter`` px, template (10 looks) vs a new look; at the match bar and
-  at the lower bar for a reshuffle's leftovers (``ReidConfig.leftover_similarity``).
+  at the lower bar for a reshuffle's leftovers (``ReidConfig.leftover_similarity``);
+* gallery cell contexts (``--contexts``): generated 7x7 1280x720 and 5x5 1920x1080 galleries
+  (``tests/layouts.py``; faces that change every 3-6 s, every participant moved to another
+  tile half-way), faces found by the engine's detector every ``--every`` seconds in the cells
+  it reads; each participant's template (running mean of its contexts before the reshuffle)
+  against its contexts after it, and against the other participants'; at the bar a context
+  counts as the student's (``ReidConfig.context_similarity``) and the bar under which a cell
+  shows another participant (``ReidConfig.context_changed``).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ if str(ROOT) not in sys.path:
 from benchmarks._machine import describe  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.detect import FaceDetector  # noqa: E402
-from engine.reid import ReidConfig, crop_face, embed  # noqa: E402
+from engine.reid import ReidConfig, cell_holding, crop_face, embed, embed_context  # noqa: E402
 
 FER_CSV = ROOT.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
 
@@ -104,9 +111,54 @@ def jittered(jitter: int, n: int = 300) -> tuple[np.ndarray, np.ndarray]:
     return np.diag(sim), sim[~np.eye(n, dtype=bool)]
 
 
-def report(what: str, same: np.ndarray, different: np.ndarray, threshold: float) -> None:
-    print(f"{what}: same face {np.mean(same >= threshold):.1%} >= {threshold} (1st percentile "
-          f"{np.quantile(same, 0.01):.3f}); different faces {np.mean(different >= threshold):.2%} >= {threshold} "
+def gallery_contexts(rows: int, cols: int, width: int, height: int, every: float,
+                     seconds: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+    """(same, different): template-vs-context similarities across a reshuffle (see the docstring)."""
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from layouts import make_gallery, pair_boxes
+
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "gallery.mp4"
+        truth = make_gallery(video, rows, cols, width, height, seconds, fps=10, seed=100 * rows + 10 * cols + height,
+                             reshuffle_at=seconds / 2)
+        detector = FaceDetector(load_config().detector)
+        cap = cv2.VideoCapture(str(video))
+        looks: list[tuple[float, int, np.ndarray]] = []  # (t, participant, context)
+        i, next_t = 0, 0.0
+        while cap.grab():
+            t = i / truth.fps
+            i += 1
+            if t + 1e-6 < next_t:
+                continue
+            next_t += every
+            _, frame = cap.retrieve()
+            faces = detector.detect(frame, t)
+            boxes, ids = truth.at(t)
+            found = [f.box for f in faces]
+            for ti, fi, _ in pair_boxes(boxes, found, 0.3):
+                v = embed_context(frame, found[fi], cell_holding(detector.cells, found[fi]))
+                if v.any():
+                    looks.append((t, ids[ti], v))
+        cap.release()
+        detector.close()
+    half = seconds / 2
+    before = {p: running_template(np.stack([v for t, q, v in looks if q == p and t < half]))
+              for p in {q for t, q, _ in looks if t < half}}
+    same, different = [], []
+    for t, p, v in looks:
+        if t < half or p not in before:
+            continue
+        for q, template in before.items():
+            (same if q == p else different).append(float(v @ template))
+    return np.array(same), np.array(different)
+
+
+def report(what: str, same: np.ndarray, different: np.ndarray, threshold: float,
+           kinds: tuple[str, str] = ("same face", "different faces")) -> None:
+    print(f"{what}: {kinds[0]} {np.mean(same >= threshold):.1%} >= {threshold} (1st percentile "
+          f"{np.quantile(same, 0.01):.3f}); {kinds[1]} {np.mean(different >= threshold):.2%} >= {threshold} "
           f"(99.9th percentile {np.quantile(different, 0.999):.3f}, max {different.max():.3f})")
 
 
@@ -115,6 +167,7 @@ def main(argv=None) -> int:
     p.add_argument("--video", default=str(ROOT / "assets/demo_class.mp4"))
     p.add_argument("--every", type=float, default=1.5, help="seconds between analysed frames (default 1.5)")
     p.add_argument("--jitter", type=int, default=4, help="box jitter in pixels for the FER faces (default 4)")
+    p.add_argument("--contexts", action="store_true", help="also measure gallery cell contexts (generated galleries)")
     args = p.parse_args(argv)
     video = Path(args.video)
     truth = video.with_name(video.stem + "_truth.csv")
@@ -153,6 +206,14 @@ def main(argv=None) -> int:
         report(what, same_fer, different_fer, threshold)
         # The bar for what a reshuffle leaves over (a face and a student no other face took).
         report(what, same_fer, different_fer, ReidConfig().leftover_similarity)
+    if args.contexts and FER_CSV.exists():
+        cfg = ReidConfig()
+        for rows, cols, width, height in ((7, 7, 1280, 720), (5, 5, 1920, 1080)):
+            same, different = gallery_contexts(rows, cols, width, height, args.every)
+            what = f"{rows}x{cols} {width}x{height} gallery, cell context template before a reshuffle vs after"
+            report(what, same, different, cfg.context_similarity, ("same participant", "other participants"))
+            print(f"  under context_changed {cfg.context_changed}: same participant {np.mean(same < cfg.context_changed):.2%}, "
+                  f"another {np.mean(different < cfg.context_changed):.1%}")
     return 0
 
 

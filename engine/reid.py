@@ -247,7 +247,7 @@ class StudentGallery:
         ``cells``: the meeting gallery's cells (x, y, w, h), each face's context is the one holding it."""
         contexts = None
         if cells:
-            contexts = np.stack([embed_context(frame, b, _cell_holding(cells, b)) for b in boxes]) if boxes else None
+            contexts = np.stack([embed_context(frame, b, cell_holding(cells, b)) for b in boxes]) if boxes else None
         return self.assign(t, track_ids, [crop_face(frame, b, self.config.margin) for b in boxes], contexts)
 
     def _match(self, t: float, track_ids: list[int], vectors: np.ndarray,
@@ -336,6 +336,7 @@ class StudentGallery:
         return mixed / max(float(np.linalg.norm(mixed)), 1e-6)
 
 
-def _cell_holding(cells: Sequence[Sequence[int]], box: Sequence[float]) -> Sequence[int] | None:
+def cell_holding(cells: Sequence[Sequence[int]], box: Sequence[float]) -> Sequence[int] | None:
+    """The cell (x, y, w, h) holding the centre of ``box``, if any."""
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
     return next((c for c in cells if c[0] <= cx < c[0] + c[2] and c[1] <= cy < c[1] + c[3]), None)
