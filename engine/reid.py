@@ -9,9 +9,9 @@ So identity comes from appearance, with the tracker's continuity as a tie-breake
   resize (324 numbers, ~50 us a face);
 * every known student has a template: a running mean of their recent embeddings, which
   averages out the detector's box jitter. On the demo gallery's detected faces a face's new
-  look scores >= 0.70 against its own template 99.4 % of the time, another face's look
-  0.08 % of the time; with boxes jittered by up to 4 px of 76: 99.3 % and 0.02 %
-  (``benchmarks/reid_separation.py``), hence the threshold of 0.70;
+  look scores >= 0.70 against its own template 100 % of the time, against another face's
+  0.12 % of the time; FER faces with boxes jittered by up to 4 px of 76: 99.3 % and 0.02 %
+  (``benchmarks/reid_separation.py``, 2026-12-04), hence the threshold of 0.70;
 * each frame, faces and known students are paired by a Hungarian assignment
   (``scipy.optimize.linear_sum_assignment``) on similarity, where a face may take a student
   only when it looks like them (similarity >= ``match_similarity``) or is on the track that
@@ -34,14 +34,22 @@ moved pair at the lower ``leftover_similarity``.
 
 On a meeting gallery a face also has a **context**: the rest of its cell (the participant's
 room or virtual background, their name label, their shoulders), which moves with them in a
-reshuffle and stays when their face turns, changes or is lost for a while. It is the gradient
-of the cell's grey 64x36 thumbnail with the face left out (``embed_context``). On generated
-7x7 galleries whose faces change every 3-6 s the same participant's context scores >= 0.75
-against itself a few seconds and a reshuffle later ~99 % of the time, another participant's
-~0.1 % of the time (``benchmarks/reid_separation.py --contexts``). Where both a face and a
-student have one, their similarity is the better of the face's and the context's, the latter
-counted ``context_similarity - match_similarity`` lower so that both meet their own bar at
-``match_similarity``.
+reshuffle and stays when their face turns, changes or is lost for a while. It is a small HOG
+of the cell's grey 96x52 thumbnail with the face left out (``embed_context``, ~180 us a face).
+On generated galleries whose faces change every 3-6 s, a participant's context template from
+before a reshuffle scores >= 0.75 against their contexts after it 100 % of the time (1st
+percentile 0.81 on 7x7 720p, 0.79 on 5x5 1080p), another participant's 0.04 % and 0 %
+(``benchmarks/reid_separation.py --contexts``, 2026-12-04). Where both a face and a student
+have one, their similarity is the better of the face's and the context's, the latter counted
+``context_similarity - match_similarity`` lower so that both meet their own bar at
+``match_similarity``; and a track whose cell now shows another student's context (under
+``context_changed`` against its own's) starts afresh.
+
+Contexts are used only once the gallery has shown that they say more than the faces: when a
+face on its own track stops looking like its student, its cell's context must mostly stay
+(``context_trusted``). On the demo the cell around a face is the face's own FER picture on a
+plain tile: it changes with the face, one tile's new picture can look like another tile's
+cell, and trusted blindly the contexts made 93 students of its 25 (2026-12-04).
 
 The component is independent of the tracker: ``assign(t, track_ids, crops)`` maps the track
 ids of one frame to stable student keys (ints from 1).
@@ -89,6 +97,13 @@ class ReidConfig:
     # A gallery cell's context (see the module's docstring) at or above this is the student's.
     context_similarity: float = 0.75
     context_changed: float = 0.5  # ... and under this another participant's (0.5: the same one's 99.9 % are above)
+    # Cell contexts count once they have told more than the faces: over the frames of faces on
+    # their own student's track that did not look like their student (turned, changed), the
+    # share whose context still met context_similarity, as a running mean of rate
+    # context_trust_rate over the whole gallery. Where the picture around a face changes with
+    # the face (the demo's FER pictures on plain tiles) contexts never earn that trust.
+    context_trusted: float = 0.5
+    context_trust_rate: float = 0.05
     memory_s: float = 1800.0  # a student unseen for longer is no longer a candidate
     template_rate: float = 0.2  # weight of each new look in a student's running-mean template
     margin: float = 0.1  # crop_face: fraction of the box added on each side (hair line, jaw)
@@ -194,6 +209,7 @@ class StudentGallery:
     # The latest re-identifications only: a live class runs for hours in flat memory.
     events: deque[Reidentification] = field(default_factory=lambda: deque(maxlen=1000))
     _next_key: int = 1
+    _context_trust: float = 0.0  # see ReidConfig.context_trusted
 
     def assign(self, t: float, track_ids: Sequence[int], crops: Sequence[np.ndarray],
                contexts: np.ndarray | None = None) -> list[int]:
@@ -217,7 +233,7 @@ class StudentGallery:
             if key is None:
                 key = self._new_student(v, ctx, t)
             else:
-                self._update(self.students[key], v, ctx, t)
+                self._update(self.students[key], v, ctx, t, same_track=key == previous)
                 if key != previous:
                     self.events.append(Reidentification(t, tid, key, previous, sim))
             self.track_student[tid] = key
@@ -260,15 +276,17 @@ class StudentGallery:
         sim = vectors @ templates.T  # (faces, students); 0 for faces too small to embed
         own = np.array([[self.track_student.get(tid) == s.key for s in candidates] for tid in track_ids])
         continuing = np.array([tid in self.track_student for tid in track_ids])
-        if contexts.any():
+        if contexts.any() and self._context_trust >= c.context_trusted:
             # 0 where a face or a student has no context: the face's own similarity decides.
             student_contexts = np.stack([s.context for s in candidates])
             by_context = contexts @ student_contexts.T
             sim = np.maximum(sim, by_context - (c.context_similarity - c.match_similarity))
             # A track whose cell now shows another participant (a reshuffle moved someone else
-            # there) is not that student's by continuity: it starts afresh, as a new track would.
+            # there: their context is theirs, not this student's) is not this student's by
+            # continuity: it starts afresh, as a new track would.
             both = contexts.any(axis=1)[:, None] & student_contexts.any(axis=1)[None, :]
-            changed = (own & both & (by_context < c.context_changed)).any(axis=1)
+            someone_else = ((by_context >= c.context_similarity) & ~own).any(axis=1)
+            changed = (own & both & (by_context < c.context_changed)).any(axis=1) & someone_else
             own &= ~changed[:, None]
             continuing &= ~changed
         looks = sim >= c.match_similarity
@@ -321,8 +339,12 @@ class StudentGallery:
         self.students[key] = _Student(key, v.copy(), t, ctx.copy())
         return key
 
-    def _update(self, student: _Student, v: np.ndarray, ctx: np.ndarray, t: float) -> None:
+    def _update(self, student: _Student, v: np.ndarray, ctx: np.ndarray, t: float, same_track: bool) -> None:
         student.last_seen = t
+        c = self.config
+        if same_track and ctx.any() and student.context.any() and v.any() and float(v @ student.template) < c.match_similarity:
+            steady = float(ctx @ student.context) >= c.context_similarity
+            self._context_trust += c.context_trust_rate * (steady - self._context_trust)
         student.template = self._mixed(student.template, v)
         student.context = self._mixed(student.context, ctx)
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.reid import EMBED_DIM, ReidConfig, StudentGallery, crop_face, embed
+from engine.reid import CONTEXT_DIM, EMBED_DIM, ReidConfig, StudentGallery, crop_face, embed
 
 TILE = 104
 
@@ -117,6 +117,63 @@ def test_a_continuing_track_goes_to_a_student_who_left_a_while_ago_only_when_its
     back = gallery.assign(30.2, [1, 3, 7], [seen(faces[i], rng) for i in (1, 2, 0)])
     assert back == [keys[1], keys[2], keys[0]]
     assert len(gallery.students) == 3
+
+
+def cell_contexts(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n unrelated cell contexts (unit vectors, as embed_context gives)."""
+    v = rng.normal(size=(n, CONTEXT_DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def as_seen(contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One frame's reading of the contexts: similarity ~0.9 to the steady ones."""
+    v = contexts + rng.normal(0, 0.5 / np.sqrt(CONTEXT_DIM), contexts.shape).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def a_class_whose_faces_change(faces, contexts_stay: bool, seed: int) -> tuple[StudentGallery, list[int], np.ndarray]:
+    """Nine tiles whose faces change three times (a new FER face each time, as the generated
+    galleries and the demo do); each cell's context stays (a participant's room and name) or
+    changes with the face (the demo's plain tiles, where the context is the face's picture)."""
+    rng = np.random.default_rng(seed)
+    gallery = StudentGallery()
+    tracks = list(range(9))
+    contexts = cell_contexts(9, rng)
+    keys = []
+    t = 0.0
+    for change in range(3):
+        if change and not contexts_stay:
+            contexts = cell_contexts(9, rng)
+        for _ in range(10):
+            keys = gallery.assign(t, tracks, [seen(faces[9 * change + i], rng) for i in tracks], as_seen(contexts, rng))
+            t += 0.2
+    return gallery, keys, contexts
+
+
+def test_cell_contexts_that_stay_while_faces_change_carry_students_through_a_reshuffle(faces):
+    """Everyone moves to another tile and shows a face never seen before at that moment: only
+    the context (which moved with them) says who is where."""
+    rng = np.random.default_rng(10)
+    gallery, keys, contexts = a_class_whose_faces_change(faces, True, 10)
+    assert len(gallery.students) == 9
+    order = np.random.default_rng(11).permutation(9)  # tile p now shows participant order[p]
+    new_faces = [cv2.flip(f, 0) for f in faces[:9]]  # upside down: like nobody's template
+    moved = gallery.assign(10.0, list(range(9)), [seen(new_faces[order[p]], rng) for p in range(9)],
+                           as_seen(contexts[order], rng))
+    assert moved == [keys[order[p]] for p in range(9)]
+
+
+def test_cell_contexts_that_change_with_the_faces_are_not_trusted(faces):
+    """On plain tiles the context is the face's own picture: a new face's picture that looks
+    like another student's cell does not take that student (it made 93 students of the demo's 25)."""
+    rng = np.random.default_rng(12)
+    gallery, keys, contexts = a_class_whose_faces_change(faces, False, 12)
+    assert len(gallery.students) == 9
+    looks_like_tile_5 = contexts.copy()
+    looks_like_tile_5[0] = contexts[5]
+    again = gallery.assign(10.0, list(range(9)), [seen(faces[27 + i % 3], rng) for i in range(9)],
+                           as_seen(looks_like_tile_5, rng))
+    assert again == keys
 
 
 def test_students_are_forgotten_after_the_memory(faces):
