@@ -21,6 +21,7 @@ class ConfigError(Exception):
 class SamplingConfig:
     fps: float
     frame_budget_s: float  # live sources: wall seconds a frame may take; 0 = 1 / fps
+    max_side: int  # video and live frames are analysed with their longer side at most this; 0 = as they come
 
     @property
     def budget_s(self) -> float:
@@ -222,6 +223,8 @@ def _tuples(section: dict) -> dict:
 def _check(cfg: EngineConfig) -> None:
     if cfg.sampling.fps <= 0:
         raise ConfigError("[sampling] fps must be above 0")
+    if cfg.sampling.max_side < 0 or 0 < cfg.sampling.max_side < 320:
+        raise ConfigError("[sampling] max_side must be 0 (full resolution) or at least 320 pixels")
     if cfg.sampling.frame_budget_s < 0:
         raise ConfigError("[sampling] frame_budget_s must be >= 0 (0 = the analysis interval)")
     if cfg.detector.mode not in ("auto", "full", "sliced"):

@@ -18,7 +18,7 @@ so the decision is not re-made every frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import cv2
@@ -61,6 +61,10 @@ class Face:
     @property
     def size(self) -> float:
         return max(self.w, self.h)
+
+    def scaled(self, k: float) -> Face:
+        """The same face in a picture ``k`` times as large."""
+        return replace(self, x=self.x * k, y=self.y * k, w=self.w * k, h=self.h * k, keypoints=self.keypoints * k)
 
 
 @dataclass(frozen=True)

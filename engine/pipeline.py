@@ -46,7 +46,7 @@ from engine.recorder import Recorder, RecorderError
 from engine.reid import StudentGallery
 from engine.schedule import ScheduledDetector
 from engine.scoring import AlertEvent, Reading, Scored, Scorer
-from engine.sources import Frame, Source
+from engine.sources import Frame, Source, scaled_to_fit
 from engine.track import FaceTracker
 
 ATTENTION_ONLY_VERSION = "attention-only (no expression model)"  # a session's model_version without emotions
@@ -307,6 +307,7 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
                 waited = clock()
                 source.stop_on(stop.event)  # a stop ends a wait for the next picture too
                 for frame in () if stop else source.frames():  # stopped during start-up: no frame is read
+                    frame, k = (frame, 1.0) if still else scaled_to_fit(frame, cfg.sampling.max_side)
                     got = clock()
                     analyzer.timings["decode"] += got - waited
                     students, events = analyzer.analyse(frame)
@@ -314,7 +315,8 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
                     frames, last_t = frames + 1, frame.t
                     # Reading order (rows, then left to right), so "Student 1" is the top-left face.
                     for sf in sorted(students, key=_reading_order):
-                        recorder.observe(frame.t, frame.wall_time, sf.face, sf.scored, sf.attention, sf.quality)
+                        face = sf.face if k == 1.0 else sf.face.scaled(k)  # boxes in the source's pixels
+                        recorder.observe(frame.t, frame.wall_time, face, sf.scored, sf.attention, sf.quality)
                     recorder.alert(events)
                     if recorder.due(frame.t):
                         recorder.flush(frame.t, frames)

@@ -290,6 +290,19 @@ class FolderSource(Source):
             self.end_note = f"{skipped} of {len(self.files)} images were not readable and were skipped"
 
 
+def scaled_to_fit(frame: Frame, max_side: int) -> tuple[Frame, float]:
+    """``frame`` with its longer side at most ``max_side`` (0: as it is), and how many source
+    pixels one pixel of the returned picture spans (1.0 when it was small enough)."""
+    h, w = frame.image.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return frame, 1.0
+    k = max(h, w) / max_side
+    size = (max(1, round(w / k)), max(1, round(h / k)))
+    # INTER_AREA averages the pixels it drops: a small face keeps its shading instead of aliasing.
+    image = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)
+    return Frame(frame.index, frame.t, frame.wall_time, image), k
+
+
 def open_source(spec: str | int, fps: float) -> Source:
     """Pick the source class from what ``spec`` looks like: a camera index, a URL, a folder,
     an image or (anything else) a video file."""

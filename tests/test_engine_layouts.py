@@ -87,6 +87,40 @@ def test_a_49_tile_gallery_keeps_every_participants_student_through_a_reshuffle(
     assert len(set(main.values())) == len(main)  # nobody shares a student
 
 
+def test_a_4k_gallery_is_analysed_at_1080p_and_recorded_in_its_own_pixels(model, tmp_path, fer_data, monkeypatch):
+    """A 3840x2160 recording is analysed scaled to 1920x1080 ([sampling] max_side), yet every
+    recorded box is in the recording's own pixels."""
+    from db import connect
+    from db.models import Observation
+    from engine import pipeline
+    from engine.sources import open_source
+
+    analysed = set()
+    analyse = pipeline.FrameAnalyzer.analyse
+
+    def seen(self, frame):
+        analysed.add(frame.image.shape[:2])
+        return analyse(self, frame)
+
+    monkeypatch.setattr(pipeline.FrameAnalyzer, "analyse", seen)
+    truth = make_gallery(tmp_path / "g4k.mp4", 3, 3, 3840, 2160, seconds=3, seed=4)
+    db = f"sqlite:///{tmp_path / 'g.db'}"
+    summary = pipeline.run(open_source(str(truth.path), CFG.sampling.fps), db, CFG,
+                           pipeline.RunOptions(progress=False), model=model)
+    assert analysed == {(1080, 1920)}
+    assert summary.students == truth.participants
+    with connect(db)() as s:
+        rows = s.query(Observation.t, Observation.box_x, Observation.box_y, Observation.box_w, Observation.box_h).all()
+    by_t: dict[float, list] = {}
+    for t, *box in rows:
+        by_t.setdefault(t, []).append(box)
+    hits = misses = false = 0
+    for t, boxes in by_t.items():
+        m = match_boxes(truth.at(t)[0], boxes)
+        hits, misses, false = hits + m.hits, misses + m.misses, false + m.false_boxes
+    assert hits / (hits + misses) >= 0.9 and false <= 0.1 * hits, (hits, misses, false)
+
+
 def test_a_long_class_of_churning_tracks_keeps_the_trackers_memory_flat():
     """Ten simulated minutes at 5 fps of 20 faces, one of them replaced by a stranger in a new
     place every second, with memories shortened to fit (reattach 15 s, re-id 30 s): what
