@@ -61,7 +61,7 @@ def streamlit_command(port: int, host: str, db_url: str, uploads: Path, ray: str
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m dashboard", description="Serve the classroom-engagement dashboard.")
-    ap.add_argument("--port", type=int, default=8501)
+    ap.add_argument("--port", type=int, default=8501, help="the port to serve on (default 8501: http://localhost:8501)")
     ap.add_argument("--host", default="localhost", help="address to listen on (0.0.0.0 for the whole network)")
     ap.add_argument("--db", default=None, help=f"SQLAlchemy URL (default ${ENV_DB} or sqlite:///classroom.db)")
     ap.add_argument("--uploads", default=None, help="folder for uploaded recordings (default: uploads/ beside the db)")

@@ -34,6 +34,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 DB_HELP = f"SQLAlchemy URL (default: ${ENV_DB} if set, else {DEFAULT_URL})"
+DETECTOR_HELP = ("how faces are searched: auto (default; chosen from the first frames), full (the whole frame at once: "
+                 "near faces) or sliced (in tiles: small, far faces)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,13 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser("detect", help="find faces in one image")
-    d.add_argument("image")
-    d.add_argument("--detector", choices=("auto", "full", "sliced"), default=None)
+    d.add_argument("image", help="a picture (.jpg, .png, ...)")
+    d.add_argument("--detector", choices=("auto", "full", "sliced"), default=None, help=DETECTOR_HELP)
     d.add_argument("--config", help="TOML file overriding engine/config.toml")
-    d.add_argument("--json", action="store_true")
+    d.add_argument("--json", action="store_true", help="print the faces as JSON: [{\"box\": [x, y, w, h], \"score\"}]")
 
     pr = sub.add_parser("process", help="analyse a video file (or image, or folder of images) into a session")
-    pr.add_argument("video")
+    pr.add_argument("video", help="a video file, a picture, or a folder of pictures")
     _run_options(pr)
     pr.add_argument("--annotate", metavar="OUT.mp4", help="also write a video with boxes, students and emotions")
     pr.add_argument("--emoji", action="store_true", help="with --annotate: a small drawn face per emotion")
@@ -74,30 +76,30 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--fps", type=float, help="frames analysed per second (default from the config: 5)")
     ba.add_argument("--model", help="a .keras model (default models/fer_fast.keras)")
     ba.add_argument("--config", help="TOML file overriding engine/config.toml")
-    ba.add_argument("--detector", choices=("auto", "full", "sliced"), default=None)
+    ba.add_argument("--detector", choices=("auto", "full", "sliced"), default=None, help=DETECTOR_HELP)
     ba.add_argument("--title", default="", help="the sessions' title (default: each file's name; the dashboard's uploads)")
     ba.add_argument("--delete-input", action="store_true",
                     help="delete each recording file when the command ends, whatever the outcome (as process does)")
-    ba.add_argument("--json", action="store_true")
+    ba.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     _no_emotions_option(ba)
 
     ex = sub.add_parser("export", help="write a session's observations to CSV")
     ex.add_argument("--db", default=default_url(), help=DB_HELP)
-    ex.add_argument("--session", type=int, required=True)
-    ex.add_argument("--csv", required=True, metavar="OUT")
-    ex.add_argument("--json", action="store_true")
+    ex.add_argument("--session", type=int, required=True, help="the session number (python -m engine process prints it)")
+    ex.add_argument("--csv", required=True, metavar="OUT", help="the CSV file to write (one row per face per analysed frame)")
+    ex.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return p
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=default_url(), help=DB_HELP)
     p.add_argument("--fps", type=float, help="frames analysed per second (default from the config: 5)")
-    p.add_argument("--title", default="")
-    p.add_argument("--course")
+    p.add_argument("--title", default="", help="the session's title in the dashboard (default: what is analysed: the file's path, the camera, the URL)")
+    p.add_argument("--course", help="the course the session belongs to (made if new)")
     p.add_argument("--model", help="a .keras model (default models/fer_fast.keras)")
     p.add_argument("--config", help="TOML file overriding engine/config.toml")
-    p.add_argument("--detector", choices=("auto", "full", "sliced"), default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--detector", choices=("auto", "full", "sliced"), default=None, help=DETECTOR_HELP)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _no_emotions_option(p)
 

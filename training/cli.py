@@ -44,14 +44,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="train on the faces as they are (for ablations: what augmentation adds)")
     t.add_argument("--tensorboard", action="store_true", help="also log for TensorBoard in RUN_DIR/tensorboard")
     t.add_argument("--out", default=None, help="where to write the model (default models/NAME.keras) and its card")
-    t.add_argument("--json", action="store_true")
+    t.add_argument("--json", action="store_true", help="print the model card (one JSON object) instead of text")
 
     e = sub.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix on a split")
     e.add_argument("--model", default=str(DEFAULT_MODEL), help=f"model file (default {DEFAULT_MODEL.name})")
     e.add_argument("--data", default=str(SHARED_DATA),
                    help="FER2013 CSV(.gz) or image folder, or a zip of your own faces in label folders "
                         "(happy/1.png, ...: every face in it is evaluated, --split does not apply)")
-    e.add_argument("--split", default="PrivateTest", choices=["Training", "PublicTest", "PrivateTest"])
+    e.add_argument("--split", default="PrivateTest", choices=["Training", "PublicTest", "PrivateTest"],
+                   help="which FER2013 split to score (default PrivateTest, the held-out test set)")
     e.add_argument("--name", default=None, help=f"a zip's evaluation name in the database (at most {NAME_MAX} "
                                                 "characters; default the zip's file name)")
     e.add_argument("--write-card", action="store_true",
@@ -64,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--misclassified", type=int, default=0, metavar="N",
                    help="also save N misclassified faces beside the model (MODEL.misclassified.npz) for the "
                         "dashboard's model page; they are data-set images, so the file stays out of git")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--json", action="store_true", help="print one JSON object: accuracy, top2, n, per_class, confusion")
     return ap
 
 
