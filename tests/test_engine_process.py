@@ -143,3 +143,18 @@ def test_export_writes_the_contract_columns(processed, tmp_path):
     assert tuple(table.columns) == repo.EXPORT_COLUMNS
     assert len(table) == processed["result"]["faces"]
     assert set(table["student"]) == {f"Student {i + 1}" for i in range(processed["result"]["students"])}
+
+
+def test_a_reader_that_stops_reading_gets_no_traceback(tmp_path):
+    """`python -m engine detect PHOTO | head -1` with the reader gone before the faces are
+    printed: no traceback on stderr (a broken pipe is not the engine's error)."""
+    from sklearn.datasets import load_sample_images
+
+    photo = tmp_path / "temple.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(load_sample_images().images[0], cv2.COLOR_RGB2BGR))
+    p = subprocess.Popen([sys.executable, "-m", "engine", "detect", str(photo)], cwd=REPO,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # long before the engine has started and printed anything
+    _, err = p.communicate(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert p.returncode == 1
