@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
+import supervision as sv
 
 from engine.blazeface import INPUT as SHORT_RANGE_INPUT
 from engine.blazeface import RawFace, ShortRangeDetector
@@ -179,14 +180,18 @@ def _to_frame(found: list[RawFace], x0: int, y0: int, extent: tuple[int, int],
     return faces
 
 
-def _iou_and_containment(a: Face, b: Face) -> tuple[float, float]:
-    ax0, ay0, ax1, ay1 = a.xyxy
-    bx0, by0, bx1, by1 = b.xyxy
-    iw, ih = max(0.0, min(ax1, bx1) - max(ax0, bx0)), max(0.0, min(ay1, by1) - max(ay0, by0))
-    inter = iw * ih
-    area_a, area_b = a.w * a.h, b.w * b.h
-    union = area_a + area_b - inter
-    return (inter / union if union > 0 else 0.0), (inter / min(area_a, area_b) if min(area_a, area_b) > 0 else 0.0)
+def box_overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every pair of an (n, 4) and an (m, 4) array of xyxy boxes: their IoU, and the share
+    of the smaller box that lies inside the other (a face part inside a whole face, a face's box
+    shrunk when its camera re-framed), both (n, m)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b))), np.zeros((len(a), len(b)))
+    return sv.box_iou_batch(a, b), sv.box_iou_batch(a, b, overlap_metric=sv.OverlapMetric.IOS)
+
+
+def _xyxy(faces: list[Face]) -> np.ndarray:
+    return np.array([f.xyxy for f in faces], np.float64).reshape(-1, 4)
 
 
 def merge_faces(faces: list[Face], iou: float, containment: float) -> list[Face]:
@@ -196,19 +201,20 @@ def merge_faces(faces: list[Face], iou: float, containment: float) -> list[Face]
     kept one by more than ``iou`` is the same face. A box lying mostly (``containment``) inside
     another is a face part (an eye region found by a small tile): the larger whole box stays.
     """
-    kept: list[Face] = []
-    for f in sorted(faces, key=lambda f: (f.cut, -f.score)):
-        for i, k in enumerate(kept):
-            overlap, inside = _iou_and_containment(f, k)
-            if overlap > iou:
+    order = sorted(faces, key=lambda f: (f.cut, -f.score))
+    ious, inside = (m.tolist() for m in box_overlaps(_xyxy(order), _xyxy(order)))  # lists: quicker to index one by one
+    kept: list[int] = []  # indices into order
+    for j, f in enumerate(order):
+        for n, i in enumerate(kept):
+            if ious[j][i] > iou:
                 break
-            if inside > containment:
-                if not f.cut and f.w * f.h > k.w * k.h:
-                    kept[i] = f
+            if inside[j][i] > containment:
+                if not f.cut and f.w * f.h > order[i].w * order[i].h:
+                    kept[n] = j
                 break
         else:
-            kept.append(f)
-    return kept
+            kept.append(j)
+    return [order[i] for i in kept]
 
 
 def clip_to_frame(faces: list[Face], width: int, height: int) -> list[Face]:
@@ -328,8 +334,8 @@ class FaceDetector:
         (0 where a crop shows no face there). A box over ``verify_below`` passes as it is; so does
         one lying on a ``trusted`` face (verified a moment ago)."""
         c = self.cfg
-        doubtful = [i for i, f in enumerate(faces) if f.score < c.verify_below
-                    and not any(_iou_and_containment(f, g)[0] > 0.5 for g in trusted)]
+        on_trusted = (box_overlaps(_xyxy(faces), _xyxy(list(trusted)))[0] > 0.5).any(axis=1)
+        doubtful = [i for i, f in enumerate(faces) if f.score < c.verify_below and not on_trusted[i]]
         looks = {i: [faces[i].score] for i in doubtful}
         for ratio in c.verify_crop_ratios:
             for i, g in zip(doubtful, self._find_in_crops(rgb, [faces[i] for i in doubtful], ratio), strict=True):
@@ -448,7 +454,7 @@ class FaceDetector:
             sides = () if self.mode == "auto" else (min(h, w),)
             return DetectionPlan(full_range=True, tile_sizes=sides, reason="no face found yet: full range only",
                                  provisional=True)
-        in_full = sum(any(_iou_and_containment(f, g)[0] > self.cfg.nms_iou for g in full) for f in everything)
+        in_full = int((box_overlaps(_xyxy(everything), _xyxy(full))[0] > self.cfg.nms_iou).any(axis=1).sum())
         if self.mode == "auto" and in_full >= self.cfg.full_range_share * len(everything):
             return DetectionPlan(full_range=True, reason=f"full range finds {in_full} of {len(everything)} faces")
         sides = self._tile_sides([(f.size, f.score) for f in everything], min(h, w))

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from supervision import box_iou_batch
 
 from engine.config import DetectorConfig
-from engine.detect import Face, FaceDetector, Tile, merge_faces
+from engine.detect import Face, FaceDetector, Tile, box_overlaps, merge_faces
 from engine.motion import follow
 
 LOST_SHARE_REPLAN = 0.5  # a frame that loses this share of its faces runs the whole plan next
@@ -43,9 +42,7 @@ class SweepLateness:
 
 
 def _overlaps_any(face: Face, others: list[Face], iou: float = 0.3) -> bool:
-    if not others:
-        return False
-    return bool((box_iou_batch(np.array([face.xyxy]), np.array([o.xyxy for o in others])) > iou).any())
+    return bool((box_overlaps([face.xyxy], [o.xyxy for o in others])[0] > iou).any())
 
 
 def _outside_occupied_cells(tiles: list[Tile], faces: list[Face], width: int, height: int) -> list[Tile]:

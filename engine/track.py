@@ -24,7 +24,7 @@ import numpy as np
 import supervision as sv
 
 from engine.config import TrackerConfig
-from engine.detect import Face
+from engine.detect import Face, box_overlaps
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,6 @@ class TrackedFace:
 class _Seen:
     box: np.ndarray  # xyxy
     t: float
-
-
-def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """IoU, and the share of the smaller box that lies inside the other."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
-    union = area_a + area_b - inter
-    smaller = min(area_a, area_b)
-    return (inter / union if union > 0 else 0.0), (inter / smaller if smaller > 0 else 0.0)
 
 
 class FaceTracker:
@@ -147,7 +136,8 @@ class FaceTracker:
         for sid, seen in self._seen.items():
             if sid in present or t - seen.t > self.cfg.reattach_seconds:
                 continue
-            iou, inside = _overlaps(box, seen.box)
+            ious, insides = box_overlaps(box, seen.box)
+            iou, inside = float(ious[0, 0]), float(insides[0, 0])
             if iou >= self.cfg.reattach_iou or inside >= self.cfg.reattach_containment:
                 score = iou + inside
                 if score > best_score:
