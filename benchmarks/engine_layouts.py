@@ -59,7 +59,7 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 # Students in each real clip, counted by eye (../shared/data/real/README.md; the pan: 15-20 in view, ~25 in all).
 REAL_STUDENTS = {"classroom_pan.mp4": "15-25", "one_person_expressions.mp4": "1", "one_person_phone.mp4": "1",
                  "webcam_posed.mp4": "1"}
-SIZES = {"720": (1280, 720), "1080": (1920, 1080)}
+SIZES = {"720": (1280, 720), "1080": (1920, 1080), "2160": (3840, 2160)}  # 2160: a 4K screen or camera
 PEER_PYTHON = "/tmp/peer_venv/bin/python"
 
 
@@ -162,7 +162,7 @@ def fmt(v, spec: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layouts", default="2x2,3x3,4x4,5x5,6x6,7x7")
-    ap.add_argument("--sizes", default="720,1080", help="frame heights: 720 (1280x720) and/or 1080 (1920x1080)")
+    ap.add_argument("--sizes", default="720,1080", help="frame heights: 720 (1280x720), 1080 (1920x1080), 2160 (3840x2160; analysed at 1920x1080)")
     ap.add_argument("--seconds", type=float, default=20.0, help="clip length (real clips are cut to it)")
     ap.add_argument("--fps", type=float, default=5.0, help="analysis fps (the clips are written at 10)")
     ap.add_argument("--peer-python", default=PEER_PYTHON, help="the fer virtualenv's python (see the docstring)")
