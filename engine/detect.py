@@ -18,6 +18,7 @@ so the decision is not re-made every frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -34,6 +35,9 @@ from engine.runtime import import_mediapipe
 CLUSTER_SCORE_GAP = 0.15  # see FaceDetector._tile_sides
 SWEEP_SCALES = (1.0, 0.8, 1.2)  # tile sides of successive sweeps, relative to the plan's (see plan_tiles)
 IN_CELLS_SHARE = 0.8  # a plan searches a gallery cell by cell when this share of its faces are in cells
+# Pictures the plan search runs between two of its steps (~30-60 ms on a 2-core laptop): a live
+# source spreads a re-plan over frames a step at a time (engine/schedule.py).
+SEARCH_STEP = 32
 CELL_FACE_SHARE = 0.15  # a face this share of its cell's short side or more is the cell's webcam framing (see _search_ladder)
 # MediaPipe's keypoint order; "right" is the person's right (the image's left in a frontal face).
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
@@ -425,6 +429,24 @@ class FaceDetector:
 
     def search_plan(self, rgb: np.ndarray) -> DetectionPlan:
         """Look at one frame at every scale and pick the cheapest plan that finds its faces."""
+        steps = self.plan_search(rgb)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def adopt_plan(self, plan: DetectionPlan, t: float, found: int) -> None:
+        """Follow ``plan`` from media time ``t`` on (one that :meth:`plan_search` made over several
+        frames); ``found``: the faces known now, as :meth:`detect` counts them after a re-plan
+        (none would keep re-planning every ``recalibrate_empty_s``)."""
+        st = self._state
+        st.plan, st.planned_at, st.found = plan, t, found
+        st.history.append(f"t={t:.1f}s: {plan.reason} (searched a step a frame)")
+
+    def plan_search(self, rgb: np.ndarray) -> Generator[None, None, DetectionPlan]:
+        """:meth:`search_plan` in steps: it yields after each batch of at most SEARCH_STEP
+        pictures and returns the plan, so a live source can spread the search over frames."""
         h, w = rgb.shape[:2]
         full = self._filter(self._run_model(self._full, rgb))
         ladder, side = [], min(h, w)
@@ -434,7 +456,7 @@ class FaceDetector:
                 break
             side //= 2
         layout = self._layout(rgb)
-        tiled, skipped, verified = self._search_ladder(rgb, ladder, layout)
+        tiled, skipped, verified = yield from self._search_ladder(rgb, ladder, layout)
 
         def passing(trusted: list[Face]) -> list[Face]:
             # Plan on what passes the second look: a plan chosen for a flower's petals or a poster
@@ -447,7 +469,9 @@ class FaceDetector:
         if skipped and cell_faces is None:
             # The cells' small scales were left out for a gallery that, with all its faces, is not
             # one: the search is finished as on any other frame.
-            tiled += [f for f in self._run_tiles(rgb, skipped) if not f.cut]
+            for i in range(0, len(skipped), SEARCH_STEP):
+                tiled += [f for f in self._run_tiles(rgb, skipped[i:i + SEARCH_STEP]) if not f.cut]
+                yield
             everything = passing(everything)
             cell_faces = self._cell_faces(layout, everything)
         if not everything:
@@ -468,7 +492,7 @@ class FaceDetector:
         )
 
     def _search_ladder(self, rgb: np.ndarray, ladder: list[int],
-                       layout: Layout) -> tuple[list[Face], list[Tile], list[Face]]:
+                       layout: Layout) -> Generator[None, None, tuple[list[Face], list[Tile], list[Face]]]:
         """Whole (not tile-cut) boxes of the short-range model over the frame at each side of
         ``ladder`` (largest first), the tiles left out, and the gallery faces that passed the
         second look on the way.
@@ -492,7 +516,10 @@ class FaceDetector:
                 skip = [_only_over(t, settled, layout) for t in tiles]
                 skipped += [t for t, s in zip(tiles, skip, strict=True) if s]
                 tiles = [t for t, s in zip(tiles, skip, strict=True) if not s]
-            found = [f for f in self._run_tiles(rgb, tiles) if not f.cut]
+            found = []
+            for i in range(0, len(tiles), SEARCH_STEP):
+                found += [f for f in self._run_tiles(rgb, tiles[i:i + SEARCH_STEP]) if not f.cut]
+                yield
             tiled += found
             if not layout.is_gallery:
                 continue

@@ -13,7 +13,10 @@ re-findings (``refind_every_s``) a face whose pixels merely moved is followed wi
 
 The whole plan still runs at once when there is nobody to carry, when the detector re-plans
 (``recalibrate_s``), and when a frame loses half its faces (a cut, a camera move, a new
-meeting layout).
+meeting layout). Except on a live source (a frame deadline), where no frame may hold the view
+up for the 0.3-4 s these take: there the re-plan searches its frame a step at a time after
+each frame's own work (``FaceDetector.plan_search``), and half the faces lost starts a new
+sweep at once, at the short period, instead of the whole plan.
 """
 
 from __future__ import annotations
@@ -80,6 +83,9 @@ class ScheduledDetector:
         self._sweeps = 0  # sweeps started; each looks at the frame at another tile scale
         self._occupied_at = -math.inf  # media time a sweep or the whole plan last searched the occupied cells
         self.lateness = SweepLateness()
+        self._replan = None  # a live re-plan in progress (FaceDetector.plan_search), and when it started
+        self._replan_t = 0.0
+        self.replans_stepped = 0  # re-plans a live source spread over frames
 
     def detect(self, image: np.ndarray, t: float, deadline: float | None = None) -> list[Face]:
         """Faces in a BGR frame at media time ``t``. With a ``deadline`` (``time.perf_counter``
@@ -90,17 +96,44 @@ class ScheduledDetector:
         self._t = t
         # Kept for the next frame's following; not made when following is off.
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if self.cfg.refind_every_s > 0 else None
+        # A live source re-plans a step at a time after each frame's own work (a whole search of
+        # the frame is 1-4 s: one frame doing it would hold the live view up that long).
+        stepwise = deadline is not None and self.detector.plan is not None and not self.still
+        replan_due = self._replan is None and self.detector.plan_due(t)
+        if self._whole_due and stepwise and self._previous:
+            # Live, half the faces lost (a camera move, a new layout): a new sweep starts now,
+            # spread over frames at the short period, rather than the whole plan in this frame.
+            self._whole_due, self._sweep_at, self._pending, self._found_new = False, -math.inf, [], True
         if (self._whole_due or clock_back or not self._previous or self.cfg.detect_every_s <= 0 or self.still
-                or self.detector.plan_due(t)):
+                or (replan_due and not stepwise)):
+            self._replan = None  # a plan searched on an earlier frame is out of date after this
             faces = self.detector.detect(image, t, trusted=self._previous, every_scale=self.still)
             # The next sweep starts on the next frame: a tile's looks stay detect_every_s apart.
             self._whole_due, self._sweep_at, self._pending, self._found_new = False, -math.inf, [], True
             self._occupied_at = t
             found_at = {}
         else:
-            faces, found_at = self._carry(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), grey, t, dt, deadline)
+            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            faces, found_at = self._carry(rgb, grey, t, dt, deadline)
+            if replan_due or self._replan is not None:
+                self._step_replan(rgb, t, deadline, len(faces))
         self._previous, self._found_at, self._grey = faces, found_at, grey
         return faces
+
+    def _step_replan(self, rgb: np.ndarray, t: float, deadline: float, known: int) -> None:
+        """Go on with the re-plan (searching the frame it started on) until ``deadline``, at
+        least one step; once done the detector follows the new plan from the next frame."""
+        if self._replan is None:
+            self._replan, self._replan_t = self.detector.plan_search(rgb), t
+        try:
+            next(self._replan)
+            while time.perf_counter() < deadline:
+                next(self._replan)
+        except StopIteration as done:
+            self._replan = None
+            self.detector.adopt_plan(done.value, self._replan_t, known)
+            self.replans_stepped += 1
+            self._sweep_at, self._pending = -math.inf, []  # the next sweep is laid out by the new plan
 
     def _follow_or_refind(self, rgb: np.ndarray, grey: np.ndarray | None, t: float) -> tuple[list[Face | None], dict[int, float]]:
         """Each known face in this frame (None: lost), and when the model last re-found it:

@@ -287,6 +287,72 @@ def test_a_frame_past_its_deadline_leaves_the_rest_of_its_share_to_later_frames(
     assert schedule.lateness.longest_sweep_s > cfg.detect_every_s
 
 
+def test_a_live_re_plan_is_spread_over_frames_and_no_frame_pays_the_whole_search(tmp_path, fer_csv):
+    """Live (a deadline): the detector's periodic re-plan searches one frame a step at a time
+    after each frame's own work, instead of the whole multi-scale search (1-4 s) in one frame;
+    the faces are carried meanwhile, and the new plan is followed once it is made. Files (no
+    deadline) keep re-planning in one frame."""
+    from layouts import make_gallery
+
+    truth = make_gallery(tmp_path / "g.mp4", 3, 3, 1280, 720, seconds=3, fps=5, seed=3)
+    cap = cv2.VideoCapture(str(truth.path))
+    frames = [cap.read()[1] for _ in range(truth.n_frames)]
+    cap.release()
+    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "recalibrate_s": 1.0})
+    detector = FaceDetector(cfg)
+    pictures: list[int] = []
+    run = detector._short.detect
+
+    def counted(batch):
+        pictures[-1] += len(batch)
+        return run(batch)
+
+    detector._short.detect = counted
+    try:
+        schedule = ScheduledDetector(detector, cfg)
+        pictures.append(0)
+        schedule.detect(frames[0], 0.0)  # the first plan: searched whole, as it must be
+        whole_search = pictures[0]
+        counts = []
+        for i, frame in enumerate(frames[1:], start=1):
+            pictures.append(0)
+            # past the deadline from the start: one step of the re-plan a frame
+            counts.append(len(schedule.detect(frame, i * 0.2, deadline=time.perf_counter() - 1.0)))
+        assert schedule.replans_stepped >= 1, detector.plan_history
+        assert any("searched a step a frame" in line for line in detector.plan_history)
+        # The faces known when it was adopted count as found: else the plan would be taken for
+        # one made on an empty frame and searched again every recalibrate_empty_s.
+        assert detector._state.found >= 8
+        assert max(pictures[1:]) < whole_search / 3, (whole_search, pictures)
+        assert min(counts[2:]) >= 8, counts  # the 9 faces are carried all along
+    finally:
+        detector.close()
+
+
+def test_a_live_frame_that_loses_half_its_faces_starts_a_sweep_instead_of_the_whole_plan():
+    """A file runs the whole plan on the frame after one that lost half its faces; a live
+    source (a deadline) starts a new sweep there instead, spread over frames within their budget."""
+    tiles = _frame_tiles(100)
+    cfg = CFG.detector.__class__(**{**CFG.detector.__dict__, "detect_every_s": 1.0, "detect_every_still_s": 2.0})
+    image = np.zeros((20, 200, 3), np.uint8)
+    for live in (False, True):
+        stub = _StubDetector(tiles, _faces(4))
+        schedule = ScheduledDetector(stub, cfg)
+        schedule.detect(image, 0.0)  # the whole plan
+        for frame in range(1, 4):
+            schedule.detect(image, frame * 0.2, deadline=time.perf_counter() + 60.0 if live else None)
+        stub.lose = {0, 1, 2}  # a camera move: three of the four faces lost at once
+        schedule.detect(image, 0.8, deadline=time.perf_counter() + 60.0 if live else None)
+        stub.lose = set()
+        looked = len(stub.looked)
+        schedule.detect(image, 1.0, deadline=time.perf_counter() - 1.0 if live else None)
+        if live:
+            assert stub.whole == [0.0]
+            assert stub.looked[looked:] == [tiles[:CHUNK_TILES]]  # a new sweep's first batch, the budget spent
+        else:
+            assert stub.whole == [0.0, 1.0]
+
+
 def test_sweeps_slow_down_while_nobody_new_appears_and_speed_up_when_someone_does():
     tiles = _frame_tiles(100)
     stub = _StubDetector(tiles, _faces(4))
