@@ -32,7 +32,7 @@ from engine.config import DetectorConfig
 from engine.detect import Face, FaceDetector, Tile, box_overlaps, merge_faces
 from engine.motion import follow
 
-LOST_SHARE_REPLAN = 0.5  # a frame that loses this share of its faces runs the whole plan next
+LOST_SHARE_REPLAN = 0.5  # a frame that loses this share of its faces runs the whole plan next (live: a new sweep)
 CHUNK_TILES = 16  # tiles run together (one model batch) between looks at the clock under a deadline
 
 
