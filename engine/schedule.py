@@ -44,10 +44,6 @@ class SweepLateness:
     longest_sweep_s: float = 0.0  # media seconds the slowest finished sweep took
 
 
-def _overlaps_any(face: Face, others: list[Face], iou: float = 0.3) -> bool:
-    return bool((box_overlaps([face.xyxy], [o.xyxy for o in others])[0] > iou).any())
-
-
 def _outside_occupied_cells(tiles: list[Tile], faces: list[Face], width: int, height: int) -> list[Tile]:
     """The tiles that do not belong to a gallery cell holding the centre of one of ``faces``
     (a tile over the rest of the frame belongs to the whole frame, never left out)."""
@@ -174,7 +170,8 @@ class ScheduledDetector:
             tiles = around + tiles
             full_range = full_range or bool(self.detector.plan and self.detector.plan.full_range)
         new = self._look(rgb, tiles, full_range, deadline)
-        if any(not _overlaps_any(f, carried) for f in new):
+        known = (box_overlaps([f.xyxy for f in new], [f.xyxy for f in carried])[0] > 0.3).any(axis=1)
+        if not known.all():  # a face nobody was carrying
             self._found_new = True
         # Two neighbours' crops can settle on one face, and a swept tile finds known faces again:
         # keep each face once, the whole box with the best score (boxes are cut to the frame).

@@ -132,19 +132,16 @@ class FaceTracker:
             self._hits.pop(sid, None)
 
     def _reattach(self, t: float, box: np.ndarray, present: set[int]) -> int | None:
-        best, best_score = None, 0.0
-        for sid, seen in self._seen.items():
-            if sid in present or t - seen.t > self.cfg.reattach_seconds:
-                continue
-            ious, insides = box_overlaps(box, seen.box)
-            iou, inside = float(ious[0, 0]), float(insides[0, 0])
-            if iou >= self.cfg.reattach_iou or inside >= self.cfg.reattach_containment:
-                score = iou + inside
-                if score > best_score:
-                    best, best_score = sid, score
-        if best is not None:
-            self.reattached += 1
-        return best
+        sids = [sid for sid, seen in self._seen.items() if sid not in present and t - seen.t <= self.cfg.reattach_seconds]
+        if not sids:
+            return None
+        ious, insides = (m[0] for m in box_overlaps(box, np.stack([self._seen[sid].box for sid in sids])))
+        near = (ious >= self.cfg.reattach_iou) | (insides >= self.cfg.reattach_containment)
+        scores = np.where(near, ious + insides, 0.0)
+        if not scores.max() > 0:
+            return None
+        self.reattached += 1
+        return sids[int(scores.argmax())]  # the first of equals, as students were seen
 
 
 def _no_detections() -> sv.Detections:
