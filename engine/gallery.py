@@ -24,6 +24,7 @@ a gallery whose tiles touch) simply has no cells, and the detector's plan runs a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,10 +61,12 @@ class Layout:
 
     def cell_of(self, x: float, y: float) -> Rect | None:
         """The cell holding the point, if any."""
-        for c in self.cells:
-            if c[0] <= x < c[0] + c[2] and c[1] <= y < c[1] + c[3]:
-                return c
-        return None
+        return cell_at(self.cells, x, y)
+
+
+def cell_at(cells: Sequence[Rect], x: float, y: float) -> Rect | None:
+    """The cell (x, y, w, h) of ``cells`` holding the point, if any."""
+    return next((c for c in cells if c[0] <= x < c[0] + c[2] and c[1] <= y < c[1] + c[3]), None)
 
 
 def background_level(gray: np.ndarray) -> int | None:

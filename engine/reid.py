@@ -65,6 +65,8 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from engine.gallery import cell_at
+
 EMBED_SIDE = 32
 # HOG with 16 px blocks of 8 px cells on a 32 px face: 3x3 blocks x 4 cells x 9 orientations.
 _HOG = cv2.HOGDescriptor((EMBED_SIDE, EMBED_SIDE), (16, 16), (8, 8), (8, 8), 9)
@@ -360,5 +362,4 @@ class StudentGallery:
 
 def cell_holding(cells: Sequence[Sequence[int]], box: Sequence[float]) -> Sequence[int] | None:
     """The cell (x, y, w, h) holding the centre of ``box``, if any."""
-    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-    return next((c for c in cells if c[0] <= cx < c[0] + c[2] and c[1] <= cy < c[1] + c[3]), None)
+    return cell_at(cells, box[0] + box[2] / 2, box[1] + box[3] / 2)
