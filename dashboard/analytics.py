@@ -214,6 +214,22 @@ def mood_now(latest: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def analysed_rate(history: list[tuple[float, int]], window_s: float = 30.0,
+                  min_span_s: float = 10.0) -> float | None:
+    """Frames analysed per media second lately, from a live session's (video_seconds,
+    frames_analyzed) as successive refreshes read them (oldest first): over the last
+    ``window_s`` media seconds, or since the oldest reading where the class is younger; None
+    until ``min_span_s`` have passed. A live engine skips the frames that pass while it is
+    busy with one, so this is what it manages now, not what was asked."""
+    if not history:
+        return None
+    t_now, n_now = history[-1]
+    earlier = [(t, n) for t, n in history[:-1] if t <= t_now - window_s]
+    t0, n0 = earlier[-1] if earlier else history[0]
+    span = t_now - t0
+    return (n_now - n0) / span if span >= min_span_s else None
+
+
 # -- honest readings: coverage and each student's own baseline ------------------------------------
 
 # Why a reading was not counted (db.models.Observation.unreadable_reason), in a teacher's words.

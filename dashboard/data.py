@@ -86,6 +86,9 @@ def reading(factory: sessionmaker) -> Iterator[Session]:
         raise explain(exc, str(factory.kw["bind"].url)) from exc
 
 
+LIVE_SOURCE_KINDS = ("camera", "stream", "screen", "feed")  # engine.sources SourceInfo.kind of live sources
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     id: int
@@ -106,6 +109,11 @@ class SessionInfo:
     @property
     def label(self) -> str:
         return f"#{self.id} {self.title} ({self.status}, {self.started_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def live(self) -> bool:
+        """A class watched as it happens (camera, stream, screen, browser camera), not a file."""
+        return self.source_kind in LIVE_SOURCE_KINDS
 
     @property
     def progress(self) -> float | None:

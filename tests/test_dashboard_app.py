@@ -204,6 +204,35 @@ def test_live_page_shows_tiles_mood_and_alert_feed_of_a_running_class(tmp_path, 
     assert at.selectbox(key="live_source").options[0] == "Local camera"
 
 
+def test_the_live_page_says_while_the_class_runs_when_the_engine_cannot_keep_up(tmp_path, monkeypatch):
+    """A live engine skips the frames that pass while it analyses one: the page says so at once,
+    from the rate of the last half-minute, and stops saying it once the engine keeps up again."""
+    seeded = seed_database(tmp_path, live=True)
+    with connect(seeded.url)() as s:
+        (cs,) = [cs for cs in repo.list_sessions(s) if cs.status.value == "running"]
+        sid, t, fps = cs.id, cs.video_seconds, cs.analysis_fps
+        assert cs.frames_analyzed >= 0.95 * fps * t  # the demo's class kept up
+    at = app(seeded.url, tmp_path / "up", monkeypatch, SignedInUser("teacher", "teacher"))
+    at.switch_page("views/live.py").run()
+    assert not at.exception and "not keeping up" not in texts(at, "warning")
+
+    def progress(seconds: float, frames: int) -> None:
+        with connect(seeded.url)() as s:
+            repo.write_batch(s, sid, [], video_seconds=seconds, frames_analyzed=frames)
+
+    frames = int(fps * t)
+    for _ in range(4):  # two minutes at half the asked rate
+        t, frames = t + 30, frames + int(fps * 30 / 2)
+        progress(t, frames)
+        at.run()
+    assert f"Analysing {fps / 2:.1f} of the {fps:g} frames a second asked" in texts(at, "warning")
+    for _ in range(2):  # then a minute at the full rate
+        t, frames = t + 30, frames + int(fps * 30)
+        progress(t, frames)
+        at.run()
+    assert not at.exception and "not keeping up" not in texts(at, "warning")
+
+
 def test_a_class_whose_engine_died_is_not_shown_live_but_interrupted(tmp_path, monkeypatch):
     """The engine stamps a running session at least every 15 s; one silent for over a minute
     lost its engine (kill -9, a crash) and is marked interrupted, with what it recorded."""

@@ -32,6 +32,8 @@ HISTORY_S = 300.0  # "the last minutes" shown in the mood chart
 MOOD_BIN_S = 5  # the mood chart's bin
 NOW_WINDOW_S = 10.0  # a student seen within this much media time counts as present now
 TILES_PER_ROW = 4
+RATE_KEY = "live_rate_history"  # per session: (video_seconds, frames_analyzed) as the refreshes read them
+KEEP_UP_SHARE = 0.9  # analysing under this share of the asked frame rate: the page says the engine is behind
 FACES = {"angry": ":material/sentiment_extremely_dissatisfied:", "disgust": ":material/sick:",
          "fear": ":material/sentiment_stressed:", "happy": ":material/sentiment_satisfied:",
          "sad": ":material/sentiment_dissatisfied:", "surprise": ":material/sentiment_excited:",
@@ -156,6 +158,18 @@ def alert_feed(alerts: list[data.AlertInfo], names: dict[int, str], session_id: 
         alert_feedback.mark_control(factory, user, a, marks.get(a.id), key=f"live_mark_{a.id}")
 
 
+def recent_rate(session: data.SessionInfo) -> float | None:
+    """Frames a second the live engine analysed over the last half-minute (see
+    analytics.analysed_rate); None for a recording, which is never cut short."""
+    if not session.live:
+        return None
+    history = st.session_state.setdefault(RATE_KEY, {}).setdefault(session.id, [(0.0, 0)])
+    if (session.video_seconds, session.frames_analyzed) != history[-1]:
+        history.append((session.video_seconds, session.frames_analyzed))
+        del history[1:-30]  # the first reading (the class's start) and the last refreshes
+    return analytics.analysed_rate(history)
+
+
 @st.fragment(run_every=REFRESH_S)
 def monitor() -> None:
     with ui.explained_database_errors():
@@ -183,6 +197,14 @@ def monitor() -> None:
         roster = data.students(factory, session.id)
     st.caption(f"Watching {ui.plain(session.label)}; {analytics.format_t(session.video_seconds)} so far. "
                f"Updates every {REFRESH_S:g} s.")
+    rate = recent_rate(session)
+    if rate is not None and rate < KEEP_UP_SHARE * session.analysis_fps:
+        # Said while the class runs, not only in the session's note at its end: the teacher is
+        # reading these numbers now, and fewer frames means each student is read less often.
+        st.warning(f"Analysing {rate:.1f} of the {session.analysis_fps:g} frames a second asked: this computer is "
+                   "not keeping up with the class. Every student is still read, less often, and a face that "
+                   "arrives is found later. Closing other programs helps; the session's note will say so too.",
+                   icon=":material/speed:")
     emotions = not privacy.attention_only_note(session)  # attention-only: no mood, emotion or confusion shown
     latest = analytics.latest_per_student(recent, NOW_WINDOW_S)
     now = analytics.mood_now(latest)
