@@ -334,6 +334,8 @@ def start_ray(address: str, workers: int | None) -> bool:
         # Ray starts its workers at nice 15 (its own processes first); on this machine the workers are
         # the work: at 15 they starve behind anything else running (measured: 2 workers slower than 1).
         os.environ.setdefault("RAY_worker_niceness", "0")
+    elif address != "auto":
+        send_token_if_held()  # read when ray is imported, as above
     for k, v in QUIET_ENV.items():
         os.environ.setdefault(k, v)
     import logging
@@ -349,6 +351,36 @@ def start_ray(address: str, workers: int | None) -> bool:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR,
                  runtime_env={"env_vars": _worker_env()})
     return True
+
+
+def ray_token() -> str | None:
+    """Where this machine holds a Ray cluster token (Ray's own places, in its order), or None."""
+    for var in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        if os.environ.get(var):
+            return var
+    default = Path.home() / ".ray" / "auth_token"
+    return str(default) if default.is_file() else None
+
+
+def send_token_if_held() -> bool:
+    """Connect with Ray's token authentication where this machine holds a token and nobody chose
+    a mode (RAY_AUTH_MODE). Since Ray 2.59 ``ray start --head`` turns the token on by default,
+    yet ``ray.init`` sends it to an explicit address only when told to (it does so by itself for
+    ``auto``): the documented ``--ray HEAD:6379`` was refused ("Authentication token is missing")
+    even on the head node itself. Returns whether it was turned on here."""
+    if os.environ.get("RAY_AUTH_MODE") or ray_token() is None:
+        return False
+    os.environ["RAY_AUTH_MODE"] = "token"
+    return True
+
+
+def _auth_hint() -> str:
+    """What to do when a cluster refuses this machine, or its workers die at once."""
+    if os.environ.get("RAY_AUTH_MODE") == "token":
+        return (f" (this machine sent the Ray token from {ray_token()}; a cluster started with RAY_AUTH_MODE=disabled "
+                "needs RAY_AUTH_MODE=disabled here too)")
+    return (" (a cluster started with `ray start` asks for its token since Ray 2.59: run `ray get-auth-token` on "
+            "the head node and put it in ~/.ray/auth_token here, or in RAY_AUTH_TOKEN; docs/scale.md)")
 
 
 def _worker_env() -> dict[str, str]:
@@ -513,8 +545,9 @@ def _batch_on_ray(args, paths: list[str], model_path: str | None, progress: Prog
         _probe(args.ray)
     try:
         owned = start_ray(args.ray, args.workers)
-    except Exception as exc:  # no cluster at that address, ports taken
-        raise cli.UsageError(f"cannot reach a Ray cluster at {args.ray}: {_one_line(exc)}") from exc
+    except Exception as exc:  # no cluster at that address, ports taken, its token refused
+        hint = _auth_hint() if args.ray != "local" else ""
+        raise cli.UsageError(f"cannot reach a Ray cluster at {args.ray}: {_one_line(exc)}{hint}") from exc
     import ray
 
     try:
@@ -529,7 +562,8 @@ def _batch_on_ray(args, paths: list[str], model_path: str | None, progress: Prog
             return run_ray(paths, args.db, args.cfg, model_path, args.detector, plan, progress, args.title,
                            local=args.ray == "local")
         except WorkerStartError as exc:
-            raise cli.UsageError(f"the workers could not start: {exc}") from exc
+            hint = _auth_hint() if args.ray != "local" else ""
+            raise cli.UsageError(f"the workers could not start: {exc}{hint}") from exc
     finally:
         if owned:
             ray.shutdown()

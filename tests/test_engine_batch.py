@@ -9,6 +9,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -103,9 +105,6 @@ def test_workers_sharing_a_node_split_its_cores_and_keep_their_libraries_to_them
              "d = FaceDetector(w.cfg.detector); "
              "print(json.dumps([tf.config.threading.get_intra_op_parallelism_threads(), cv2.getNumThreads(), "
              "list(d._short.threads.options)]))")
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_NUM_", "OMP_NUM"))}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
                          cwd=Path(__file__).resolve().parents[1], env=env)
@@ -186,6 +185,54 @@ def test_local_batch_corrupt_file_fails_alone(db_url, clips, capsys):
     assert row.id == session["session_id"] and row.status == SessionStatus.complete and row.source == clips["short"]
     rows, distinct = _observations(db_url, row.id)
     assert rows > 0 and rows == distinct
+
+
+@pytest.fixture
+def head_node(tmp_path):
+    """A Ray head node started as docs/scale.md tells a school to (``ray start --head``), in a
+    process of its own, with its own home folder holding a Ray token: since Ray 2.59 ``ray
+    start`` then turns token authentication on. Yields (address, the environment of a machine
+    that holds that token)."""
+    from dashboard_support import free_port
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+    env.update(HOME=str(home), RAY_USAGE_STATS_ENABLED="0")
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    subprocess.run([ray_cli, "get-auth-token", "--generate"], env=env, capture_output=True, check=True, timeout=120)
+    port = free_port()
+    log = tmp_path / "head.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([ray_cli, "start", "--head", "--port", str(port), "--num-cpus", "1", "--block",
+                                 "--include-dashboard", "false", "--disable-usage-stats"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.5)
+        assert "Token authentication is enabled" in log.read_text()
+        yield f"127.0.0.1:{port}", env
+    finally:
+        proc.terminate()  # --block: ending the command stops the node's processes
+        proc.wait(timeout=120)
+
+
+@needs_ray
+def test_a_batch_runs_on_a_cluster_started_with_ray_start_and_its_token(head_node, clips, tmp_path):
+    """The school-cluster path: ``engine batch --ray HOST:PORT`` on a head node whose cluster asks
+    for its token. Ray sends the token to an explicit address only when told to; the engine does
+    so where the machine holds one (before: "Authentication token is missing", exit 2)."""
+    address, env = head_node
+    db_url = f"sqlite:///{tmp_path / 'cluster.db'}"
+    done = subprocess.run([sys.executable, "-m", "engine", "batch", clips["short"], "--db", db_url, "--ray", address,
+                           "--json", *FAST], env=env, capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = _one_json(done.stdout)
+    assert report["engine"] == "ray" and [s["status"] for s in report["sessions"]] == ["complete"]
+    assert "on 1 Ray worker (1 node)" in done.stderr
 
 
 @pytest.fixture(scope="module")
