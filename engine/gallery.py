@@ -13,7 +13,12 @@ removed, a resized window or a new layout are followed without a re-plan:
 * **gaps** are rows, then (inside each band between gap rows) columns, at least GAP_SHARE of
   whose pixels are within BACKGROUND_STEP grey levels of the frame's left and right edges (the
   app's background, which fills margins and gaps; luminance only, since codecs bleed a tile's
-  colours into a 4 px gap); a frame whose edges are not one level has no gaps;
+  colours into a 4 px gap);
+* where that finds no grid (the edges are not one level, or not the app's: a capture of the
+  whole screen, the meeting window resized or moved on a desktop), the **window** is looked
+  for: the bounding box of the largest joined area of one of the frame's commonest levels,
+  searched for gaps at that level (~3 ms a frame at 1280x720 where there is no gallery, ~9 ms
+  where there is one; once a sweep);
 * **regions** are the rectangles left between gaps; where at least ``MIN_CELLS`` of them
   share one size (within ``SIZE_TOLERANCE``) they are the gallery's **cells**; the other
   regions (a shared screen, a speaker view, bars with text) are searched as before.
@@ -27,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 BACKGROUND_STEP = 10  # a pixel this close (grey levels) to the background's is background (video noise ~5)
@@ -86,9 +92,59 @@ def _runs(is_gap: np.ndarray) -> list[tuple[int, int]]:
 
 
 def find_layout(gray: np.ndarray) -> Layout:
-    """The layout of one frame, from its grey levels."""
+    """The layout of one frame, from its grey levels: the meeting app filling the frame (a
+    recording of the app, a capture of its window), else the app's window somewhere in it (a
+    capture of the whole screen, the window resized or moved on a desktop)."""
     gray = gray.astype(np.int16)
-    bg = background_level(gray)
+    layout = _layout_filling(gray)
+    if layout.is_gallery:
+        return layout
+    for (x, y, w, h), level in _flat_areas(gray):
+        inner = _layout_filling(gray[y:y + h, x:x + w], level)
+        if inner.is_gallery:
+            # Around the window (the desktop, other windows) is searched like any picture.
+            H, W = gray.shape
+            around = [r for r in ((0, 0, W, y), (0, y + h, W, H - y - h), (0, y, x, h), (x + w, y, W - x - w, h))
+                      if min(r[2], r[3]) >= MIN_REGION_PX]
+            return Layout(_shifted(inner.cells, x, y), _shifted(inner.others, x, y) + tuple(around))
+    return layout
+
+
+def _shifted(rects: Sequence[Rect], dx: int, dy: int) -> tuple[Rect, ...]:
+    return tuple((x + dx, y + dy, w, h) for x, y, w, h in rects)
+
+
+def _flat_areas(gray: np.ndarray, levels: int = 3) -> list[tuple[Rect, int]]:
+    """Where an app window may be inside a larger frame, and its background level: for the
+    frame's most common grey levels (a window's background, its gaps and margins, is one level
+    and joined up), the bounding box of the largest joined area of that level, when it is not
+    most of the frame (that was looked at whole) nor too small to hold a gallery. The box may
+    take in a little of what surrounds the window where that touches it at the same level."""
+    k = 2  # every 2nd pixel: a meeting app's 4 px gaps stay 2 px wide, and joined
+    small = gray[::k, ::k]
+    # Levels a little apart (a desktop at 38, a dark app at 22) are separate candidates.
+    counts = np.convolve(np.bincount(small.ravel().clip(0, 255), minlength=256), np.ones(5), mode="same")
+    out: list[tuple[Rect, int]] = []
+    area = small.shape[0] * small.shape[1]
+    for _ in range(levels):
+        level = int(np.argmax(counts))
+        if counts[level] <= 0:
+            break
+        counts[max(0, level - BACKGROUND_STEP):level + BACKGROUND_STEP + 1] = 0
+        mask = (np.abs(small - level) <= BACKGROUND_STEP).astype(np.uint8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        if n < 2:
+            continue
+        x, y, w, h = (int(v) for v in stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), :4])
+        if area / 9 <= w * h <= 0.9 * area:
+            out.append(((x * k, y * k, w * k, h * k), level))
+    return out
+
+
+def _layout_filling(gray: np.ndarray, bg: int | None = None) -> Layout:
+    """The layout of a frame that the meeting app fills, its background level ``bg`` (by default
+    the level of the frame's left and right edges)."""
+    bg = background_level(gray) if bg is None else bg
     if bg is None:
         return Layout((), ((0, 0, gray.shape[1], gray.shape[0]),))
     # Luminance only: video codecs keep it sharp, while colour is halved in resolution and

@@ -1,8 +1,9 @@
 """The engine on generated meeting galleries it was never tuned on (tests/layouts.py): per
 family of layout, the faces it finds, the false boxes and the students it creates; every
-participant's student through a 49-tile reshuffle; and flat memory over a long class of
-churning tracks. Speed, and the known gap of issue 11 (recall on the 6x6 gallery), are measured by
-benchmarks/engine_layouts.py, not asserted here."""
+participant's student through a 49-tile reshuffle and through a meeting window resized on a
+desktop; and flat memory over a long class of churning tracks. Speed, and the known gap of
+issue 11 (recall on the 6x6 gallery), are measured by benchmarks/engine_layouts.py, not
+asserted here."""
 
 from __future__ import annotations
 
@@ -86,6 +87,51 @@ def test_a_49_tile_gallery_keeps_every_participants_student_through_a_reshuffle(
         assert before[p].most_common(1)[0][0] == after[p].most_common(1)[0][0] == student, (p, before[p], after[p])
         main[p] = student
     assert len(set(main.values())) == len(main)  # nobody shares a student
+
+
+def test_a_meeting_window_resized_on_a_desktop_keeps_every_participants_student(model, tmp_path, fer_data):
+    """A whole-screen capture: half-way through, the meeting window shrinks to 70 % and moves
+    onto a desktop with a photo for wallpaper. The gallery is read inside the window (before: not
+    at all, so its cells' contexts were lost and 5 of 16 participants became new students)."""
+    from collections import Counter
+
+    import cv2
+    from layouts import sample_photos
+
+    truth = make_gallery(tmp_path / "g.mp4", 4, 4, 1280, 720, seconds=6, seed=3)
+    at, scale, (ox, oy) = 3.0, 0.7, (128, 36)
+    wallpaper = cv2.resize(sample_photos()[0], (1280, 720))
+    source, resized = cv2.VideoCapture(str(truth.path)), tmp_path / "resized.mp4"
+    fps = source.get(cv2.CAP_PROP_FPS)
+    out = cv2.VideoWriter(str(resized), cv2.VideoWriter_fourcc(*"mp4v"), fps, (1280, 720))
+    k = 0
+    while True:
+        ok, frame = source.read()
+        if not ok:
+            break
+        if k / fps >= at:
+            window = cv2.resize(frame, (round(1280 * scale), round(720 * scale)), interpolation=cv2.INTER_AREA)
+            frame = wallpaper.copy()
+            frame[oy:oy + window.shape[0], ox:ox + window.shape[1]] = window
+        out.write(frame)
+        k += 1
+    out.release()
+    before: dict[int, Counter] = {}
+    after: dict[int, Counter] = {}
+    for t, faces in analyse(resized, model):
+        if t < SETTLE_S:
+            continue
+        boxes, ids = truth.at(t)
+        if t >= at:
+            boxes = [(x * scale + ox, y * scale + oy, w * scale, h * scale) for x, y, w, h in boxes]
+        for ti, fi, _ in pair_boxes(boxes, [sf.face.box for sf in faces]):
+            (before if t < at else after).setdefault(ids[ti], Counter())[faces[fi].student] += 1
+    seen = set(before) & set(after)
+    assert len(seen) >= truth.participants - 2, f"only {len(seen)} of {truth.participants} found on both sides"
+    for p in seen:
+        assert before[p].most_common(1)[0][0] == after[p].most_common(1)[0][0], (p, before[p], after[p])
+    students = {s for side in (before, after) for c in side.values() for s in c}
+    assert len(students) <= truth.participants, f"{len(students)} students for {truth.participants} participants"
 
 
 def test_a_4k_gallery_is_analysed_at_1080p_and_recorded_in_its_own_pixels(model, tmp_path, fer_data, monkeypatch):
