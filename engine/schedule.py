@@ -15,8 +15,10 @@ The whole plan still runs at once when there is nobody to carry, when the detect
 (``recalibrate_s``), and when a frame loses half its faces (a cut, a camera move, a new
 meeting layout). Except on a live source (a frame deadline), where no frame may hold the view
 up for the 0.3-4 s these take: there the re-plan searches its frame a step at a time after
-each frame's own work (``FaceDetector.plan_search``), and half the faces lost starts a new
-sweep at once, at the short period, instead of the whole plan.
+each frame's own work (``FaceDetector.plan_search``), half the faces lost starts a new
+sweep at once, at the short period, instead of the whole plan, and with nobody to carry the
+whole plan is searched for at most ``WHOLE_LIVE_S`` a frame, each frame going on where the last
+stopped.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from engine.motion import follow
 
 LOST_SHARE_REPLAN = 0.5  # a frame that loses this share of its faces runs the whole plan next (live: a new sweep)
 CHUNK_TILES = 16  # tiles run together (one model batch) between looks at the clock under a deadline
+# Live, with nobody to carry, the whole plan's search stops after this many seconds (its rest
+# goes on over the next frames): with the frame's other work it keeps a frame under 1 s.
+WHOLE_LIVE_S = 0.6
 
 
 @dataclass
@@ -100,7 +105,21 @@ class ScheduledDetector:
             # Live, half the faces lost (a camera move, a new layout): a new sweep starts now,
             # spread over frames at the short period, rather than the whole plan in this frame.
             self._whole_due, self._sweep_at, self._pending, self._found_new = False, -math.inf, [], True
-        if (self._whole_due or clock_back or not self._previous or self.cfg.detect_every_s <= 0 or self.still
+        if stepwise and not self._previous and self.cfg.detect_every_s > 0:
+            # Live, nobody to carry (the class's start, an empty room, a camera turned away): the
+            # whole plan, 0.4-0.9 s on a classroom camera and more on a busy laptop, up to
+            # WHOLE_LIVE_S; what is left is first in line on the next frames. A re-plan due (every
+            # recalibrate_empty_s while nobody was found yet) is stepped as on any live frame.
+            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            cap = max(deadline, time.perf_counter() + WHOLE_LIVE_S)
+            fresh = not self._pending  # else the rest of the last frame's search comes first
+            tiles, self._pending = self._pending or self.detector.plan_tiles(rgb, self._sweeps), []
+            faces = self._look(rgb, tiles, fresh and self.detector.plan.full_range, cap)
+            self._sweep_at, self._found_new, self._occupied_at = -math.inf, True, t
+            found_at = {}
+            if replan_due or self._replan is not None:
+                self._step_replan(rgb, t, deadline, len(faces))
+        elif (self._whole_due or clock_back or not self._previous or self.cfg.detect_every_s <= 0 or self.still
                 or (replan_due and not stepwise)):
             self._replan = None  # a plan searched on an earlier frame is out of date after this
             faces = self.detector.detect(image, t, trusted=self._previous, every_scale=self.still)

@@ -399,3 +399,36 @@ def test_a_face_that_appears_mid_class_is_found_within_detect_every_s():
         assert len(schedule._previous) >= 6  # the others are carried all along
     finally:
         detector.close()
+
+
+def test_a_live_frame_with_nobody_to_carry_searches_the_plan_for_a_bounded_time_and_goes_on_next_frame(monkeypatch):
+    """A file runs the whole plan on a frame with nobody to carry; a live source searches it for at
+    most WHOLE_LIVE_S (a classroom camera's whole plan took 0.9-1.4 s on a busy laptop, the whole
+    latency past 1 s) and the next frames go on where it stopped, until every tile was looked at."""
+    from engine import schedule as schedule_module
+
+    monkeypatch.setattr(schedule_module, "WHOLE_LIVE_S", 0.05)
+    tiles = _frame_tiles(5 * CHUNK_TILES)
+
+    class Slow(_StubDetector):
+        def detect_part(self, rgb, tiles, full_range, trusted=()):
+            time.sleep(0.03)  # a batch of tiles: two fit in the frame's time
+            return super().detect_part(rgb, tiles, full_range, trusted)
+
+    image = np.zeros((20, 200, 3), np.uint8)
+    for live in (False, True):
+        stub = Slow(tiles, [], full_range=True)
+        schedule = ScheduledDetector(stub, CFG.detector)
+        per_frame = []
+        for frame in range(4):
+            before = len(stub.looked)
+            schedule.detect(image, frame * 0.2, deadline=time.perf_counter() + 0.01 if live else None)
+            per_frame.append([tile for part in stub.looked[before:] for tile in part])
+        if not live:
+            assert len(stub.whole) == 4 and stub.looked == []  # the whole plan on each frame
+            continue
+        assert stub.whole == []  # never the whole plan in one frame
+        assert all(0 < len(looked) < len(tiles) for looked in per_frame[:2])
+        first_pass = [tile for looked in per_frame for tile in looked][:len(tiles)]
+        assert first_pass == tiles  # each frame went on where the last one stopped
+        assert stub.full_range_runs == 2  # once a pass over the plan, with its first batch
