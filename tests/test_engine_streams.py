@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 from engine_support import need_model
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.config import load_config
-from engine.detect import Face
+from engine.detect import Face, merge_faces
 from engine.reid import StudentGallery
 from engine.sources import Frame, Source, SourceInfo
 from engine.track import FaceTracker
@@ -31,17 +31,31 @@ def _face(x, y, size, score):
     return Face(x, y, size, size, score, kps)
 
 
+CELLS = [(0, 0, 160, 120), (160, 0, 160, 120), (0, 120, 160, 120), (160, 120, 160, 120)]  # a 2x2 gallery
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pool=st.lists(box, min_size=6, max_size=6), stream=frames, gaps=st.lists(st.sampled_from([0.2, 0.2, 3.0, 15.0]), min_size=40, max_size=40))
-def test_any_stream_of_boxes_gives_one_student_per_face(pool, stream, gaps):
+@given(pool=st.lists(box, min_size=6, max_size=6), stream=frames,
+       gaps=st.lists(st.sampled_from([0.2, 0.2, 3.0, 15.0]), min_size=40, max_size=40), merged=st.booleans(),
+       gallery_cells=st.booleans())
+# The shape of the crash: the very same box twice in one frame, frame after frame, on a gallery.
+@example(pool=[(40.0, 30.0, 40.0, 0.9)] * 6, stream=[[0, 0, 1, 1]] * 4, gaps=[0.2] * 40, merged=False,
+         gallery_cells=True)
+def test_any_stream_of_boxes_gives_one_student_per_face(pool, stream, gaps, merged, gallery_cells):
+    """Detect -> track -> re-identify: the boxes as they come (duplicates reach the tracker) or
+    merged as the detector merges its tiles' finds, with and without a gallery's cells (and so
+    their contexts)."""
     tracker, gallery, t = FaceTracker(CFG.tracker, fps=5.0), StudentGallery(), 0.0
+    d = CFG.detector
     for frame, gap in zip(stream, gaps, strict=False):
         t += gap
         faces = [_face(*pool[i]) for i in frame]
+        if merged:
+            faces = merge_faces(faces, d.nms_iou, d.nms_containment)
         tracked = tracker.update(t, faces)
         ids = [tf.track for tf in tracked]
         assert len(ids) == len(set(ids)), f"one student twice in a frame at {t}: {ids}"
-        keys = gallery.assign_boxes(t, FRAME, ids, [tf.face.box for tf in tracked])
+        keys = gallery.assign_boxes(t, FRAME, ids, [tf.face.box for tf in tracked], CELLS if gallery_cells else ())
         assert len(keys) == len(set(keys))
 
 
