@@ -345,7 +345,9 @@ def start_ray(address: str, workers: int | None) -> bool:
     if ray.is_initialized():
         return False
     if address == "local":
-        ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+        # address="local": a new embedded cluster even where `ray start` left one (or its address
+        # file) on this machine, which a bare ray.init() would join (and refuse num_cpus for).
+        ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR, runtime_env={"env_vars": _worker_env()})
     else:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR,
