@@ -63,6 +63,7 @@ class FaceTracker:
         self._seen: dict[int, _Seen] = {}  # tracker student id -> last box and time
         self._alias_seen: dict[int, float] = {}  # ByteTrack id -> last time it was reported
         self._hits: dict[int, int] = {}  # tracker student id -> sightings (confirmed at confirm_hits)
+        self._first_frame = True  # ByteTrack reports every box of its first frame at once
         self._spare_id = 0
         self._pruned_at = -math.inf
         self.reattached = 0
@@ -76,6 +77,7 @@ class FaceTracker:
             first = self._still_ids + 1
             self._still_ids += len(faces)
             return [TrackedFace(f, first + k) for k, f in enumerate(faces)]
+        first, self._first_frame = self._first_frame, False
         if not faces:
             self._byte.update_with_detections(_no_detections())
             return []
@@ -104,9 +106,13 @@ class FaceTracker:
             self._alias[byte_id] = sid
             present.add(sid)
             out.append(TrackedFace(faces[idx], sid))
+        # ByteTrack reports a new track from its second frame, except on its very first frame,
+        # where it reports every box: that report is not counted, so a hand or a bag there for
+        # two frames is no more a student than one later in the class.
+        counted = 0 if first else 1
         for tf in out:
             self._seen[tf.track] = _Seen(np.array(tf.face.xyxy, dtype=np.float32), t)
-            self._hits[tf.track] = self._hits.get(tf.track, 0) + 1
+            self._hits[tf.track] = self._hits.get(tf.track, 0) + counted
         out = [tf for tf in out if self._hits[tf.track] >= self.cfg.confirm_hits]
         for byte_id in tracked.tracker_id:
             self._alias_seen[int(byte_id)] = t
