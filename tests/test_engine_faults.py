@@ -298,8 +298,9 @@ def test_sigint_mid_process_keeps_committed_rows_whole(gallery_video, tmp_path):
     # with all the gallery's faces (it never changes), the sixth when it passes the second look.
     with connect(db)() as s:
         per_frame = repo.observations_frame(s, session.id).groupby("t").size()
-    # (a face is written from its confirmation on: the first analysed frame has none)
-    assert len(per_frame) == session.frames_analyzed - 1
+    # (a face is written from its confirmation, its third sighting, on: the first two analysed
+    # frames have none)
+    assert len(per_frame) == session.frames_analyzed - 2
     assert set(per_frame) <= set(STUDENTS)
     # The media time reached, not the file's 60 s: the last analysed frame's.
     assert session.video_seconds == pytest.approx(per_frame.index.max(), abs=1e-3)
@@ -425,7 +426,7 @@ def _whole_frames(db: str, session) -> None:
     """Every analysed frame is in the database with its faces (5 or 6 of the gallery's 6)."""
     with connect(db)() as s:
         per_frame = repo.observations_frame(s, session.id).groupby("t").size()
-    assert len(per_frame) == session.frames_analyzed - 1  # a face is written from its confirmation on
+    assert len(per_frame) == session.frames_analyzed - 2  # a face is written from its third sighting on
     assert per_frame.min() >= min(STUDENTS) and per_frame.max() <= max(STUDENTS)
 
 
