@@ -364,16 +364,14 @@ def ray_token() -> str | None:
     return str(default) if default.is_file() else None
 
 
-def send_token_if_held() -> bool:
+def send_token_if_held() -> None:
     """Connect with Ray's token authentication where this machine holds a token and nobody chose
     a mode (RAY_AUTH_MODE). Since Ray 2.59 ``ray start --head`` turns the token on by default,
     yet ``ray.init`` sends it to an explicit address only when told to (it does so by itself for
     ``auto``): the documented ``--ray HEAD:6379`` was refused ("Authentication token is missing")
-    even on the head node itself. Returns whether it was turned on here."""
-    if os.environ.get("RAY_AUTH_MODE") or ray_token() is None:
-        return False
-    os.environ["RAY_AUTH_MODE"] = "token"
-    return True
+    even on the head node itself."""
+    if not os.environ.get("RAY_AUTH_MODE") and ray_token() is not None:
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def _auth_hint() -> str:

@@ -17,8 +17,8 @@ removed, a resized window or a new layout are followed without a re-plan:
 * where that finds no grid (the edges are not one level, or not the app's: a capture of the
   whole screen, the meeting window resized or moved on a desktop), the **window** is looked
   for: the bounding box of the largest joined area of one of the frame's commonest levels,
-  searched for gaps at that level (~3 ms a frame at 1280x720 where there is no gallery, ~9 ms
-  where there is one; once a sweep);
+  searched for gaps at that level (~3 ms at 1280x720 where there is no gallery, ~9 ms where
+  there is one; paid by the plan search, and once a sweep by a plan made on a gallery);
 * **regions** are the rectangles left between gaps; where at least ``MIN_CELLS`` of them
   share one size (within ``SIZE_TOLERANCE``) they are the gallery's **cells**; the other
   regions (a shared screen, a speaker view, bars with text) are searched as before.
