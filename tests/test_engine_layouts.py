@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from engine_support import need_model
-from layouts import make_gallery, pair_boxes
+from layouts import make_gallery, match_boxes, pair_boxes
 
 from engine.config import load_config
 
