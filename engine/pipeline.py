@@ -36,16 +36,17 @@ from db.connection import DatabaseError, safe_url
 from db.models import SessionStatus
 from engine.align import model_inputs
 from engine.annotate import AnnotatedVideo, marks_for
-from engine.attention import Attention, AttentionEstimator
+from engine.attention import AttentionEstimator
 from engine.classify import ExpressionModel, PacedReader
 from engine.config import EngineConfig
-from engine.detect import Face, FaceDetector
-from engine.quality import FaceQuality, QualityJudge
+from engine.detect import FaceDetector
+from engine.frame_faces import FrameFaces, StudentFace
+from engine.quality import QualityJudge
 from engine.quiet import native_stderr_silenced
 from engine.recorder import Recorder, RecorderError
 from engine.reid import StudentGallery
 from engine.schedule import ScheduledDetector
-from engine.scoring import AlertEvent, Reading, Scored, Scorer
+from engine.scoring import AlertEvent, Scorer
 from engine.sources import Frame, Source, scaled_to_fit
 from engine.track import FaceTracker
 
@@ -56,17 +57,6 @@ RUN_STAGES = ("decode", *STAGES, "record", "annotate")  # what run() times, in d
 
 class PipelineError(Exception):
     """A run that could not start or had to stop, in words for the user."""
-
-
-@dataclass(frozen=True)
-class StudentFace:
-    """One student's face in one analysed frame, with everything the engine read from it."""
-
-    student: int
-    face: Face
-    attention: Attention
-    scored: Scored
-    quality: FaceQuality | None = None  # how good the evidence was (engine/quality.py)
 
 
 @dataclass
@@ -104,38 +94,42 @@ class FrameAnalyzer:
             self.reader = PacedReader(self.model, self.cfg.classify.read_every_s, self.cfg.classify.flip_average,
                                       self.cfg.classify.max_reads_per_s)
 
-    def analyse(self, frame: Frame) -> tuple[list[StudentFace], list[AlertEvent]]:
-        clock, tm = time.perf_counter, self.timings
+    def analyse(self, frame: Frame) -> tuple[FrameFaces, list[AlertEvent]]:
+        """The frame's faces, each stage's column added in turn (engine/frame_faces.py), and the
+        alerts that opened or closed at it."""
+        clock, tm, t, image = time.perf_counter, self.timings, frame.t, frame.image
         t0 = clock()
         deadline = t0 + self.budget_s - self._rest_s if self.budget_s else None
-        faces = self.detector.detect(frame.image, frame.t, deadline)
+        found = self.detector.detect(image, t, deadline)
         t1 = clock()
-        tracked = self.tracker.update(frame.t, faces)
+        tracked = self.tracker.update(t, found)
+        rows = FrameFaces(t, tuple(tf.face for tf in tracked)).with_columns(track=[tf.track for tf in tracked])
         t2 = clock()
-        faces = [tf.face for tf in tracked]
-        keys = [tf.track for tf in tracked]
-        if self.gallery is not None and tracked:
-            keys = self.gallery.assign_boxes(frame.t, frame.image, keys, [f.box for f in faces], self.faces.cells)
+        students = rows.track
+        if self.gallery is not None and len(rows):
+            students = self.gallery.assign_boxes(t, image, rows.track, rows.boxes, self.faces.cells)
+        rows = rows.with_columns(student=students)
         t3 = clock()
         if self.reader is None:  # attention-only: the expression model is not run
-            probs = [None] * len(keys)
+            probs = [None] * len(rows)
         else:
-            probs = self.reader.read(frame.t, keys,
-                                     lambda due: model_inputs(frame.image, [faces[i] for i in due], self.cfg.align))
+            probs = list(self.reader.read(t, list(rows.student),
+                                          lambda due: model_inputs(image, [rows.face[i] for i in due], self.cfg.align)))
+        rows = rows.with_columns(probs=probs)
         t4 = clock()
-        cues = self.attention.estimate(frame.t, frame.image, keys, faces)
+        rows = rows.with_columns(attention=self.attention.estimate(t, image, rows.student, rows.face))
         t5 = clock()
-        quality = [self.quality.judge(frame.image, f, a.yaw, a.pitch) for f, a in zip(faces, cues, strict=True)]
+        rows = rows.with_columns(quality=[self.quality.judge(image, f, a.yaw, a.pitch)
+                                          for f, a in zip(rows.face, rows.attention, strict=True)])
         t6 = clock()
-        readings = [Reading(k, p, a.yaw, a.pitch, a.eye_openness, a.brow, q.readable)
-                    for k, p, a, q in zip(keys, probs, cues, quality, strict=True)]
-        scored, events = self.scorer.update(frame.t, readings)
-        by_key = {s.student: s for s in scored}
+        scored, events = self.scorer.update(t, rows.readings())
+        by_student = {s.student: s for s in scored}
+        rows = rows.with_columns(scored=[by_student[s] for s in rows.student])
         t7 = clock()
         for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6), strict=True):
             tm[stage] += dt
         self._rest_s = t7 - t1
-        return [StudentFace(k, f, a, by_key[k], q) for k, f, a, q in zip(keys, faces, cues, quality, strict=True)], events
+        return rows, events
 
     def finish(self, t: float) -> list[AlertEvent]:
         return self.scorer.finish(t)

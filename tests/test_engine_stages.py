@@ -118,6 +118,33 @@ def test_a_box_seen_on_two_frames_never_becomes_a_student():
     assert {tf.face.x for r in reported for tf in r} == {100.0}  # the flicker never once
 
 
+def test_a_frames_record_takes_only_columns_with_a_value_for_every_face():
+    """engine/frame_faces.py: each stage adds a column to one record per frame; a column one value
+    short (a stage that dropped a face) is refused instead of shifting the rest onto other faces."""
+    from engine.attention import Attention
+    from engine.frame_faces import FrameFaces
+    from engine.quality import FaceQuality
+
+    faces = (_face(10, 10, 50), _face(200, 10, 60))
+    rows = FrameFaces(1.0, faces).with_columns(track=[7, 9])
+    with pytest.raises(ValueError, match="1 values for 2 faces"):
+        rows.with_columns(student=[3])
+    with pytest.raises(ValueError, match="no column 'studnet'"):
+        rows.with_columns(studnet=[3, 4])
+    rows = rows.with_columns(student=[3, 4], probs=[None, None])
+    with pytest.raises(ValueError, match="not scored"):
+        list(rows)
+    cues = [Attention(float(k), 0.0, None, None, "keypoints", 1.0) for k in (5, -5)]
+    quality = [FaceQuality(f.size / 100, 500.0, 120.0, 30.0, True, None) for f in faces]
+    rows = rows.with_columns(attention=cues, quality=quality)
+    assert [r.yaw for r in rows.readings()] == [5.0, -5.0] and [r.student for r in rows.readings()] == [3, 4]
+    scored = [Scored(s, None, None, 0.5, None) for s in (3, 4)]
+    rows = rows.with_columns(scored=scored)
+    assert [(sf.student, sf.face.x, sf.attention.yaw, sf.scored.student) for sf in rows] == [
+        (3, 10.0, 5.0, 3), (4, 200.0, -5.0, 4)]
+    assert rows[1].quality.score == 0.6 and len(rows) == 2
+
+
 # -- alignment -----------------------------------------------------------------------------------
 def test_alignment_levels_the_eye_line():
     frame = np.full((300, 300), 128, np.uint8)
