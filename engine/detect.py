@@ -33,6 +33,7 @@ from engine.gallery import Layout, Rect, find_layout
 from engine.runtime import import_mediapipe
 
 CLUSTER_SCORE_GAP = 0.15  # see FaceDetector._tile_sides
+MIN_CLUSTER_FACES = 2  # see FaceDetector._tile_sides
 SWEEP_SCALES = (1.0, 0.8, 1.2)  # tile sides of successive sweeps, relative to the plan's (see plan_tiles)
 IN_CELLS_SHARE = 0.8  # a plan searches a gallery cell by cell when this share of its faces are in cells
 # Pictures the plan search runs between two of its steps (~30-60 ms on a 2-core laptop): a live
@@ -548,11 +549,15 @@ class FaceDetector:
     def _tile_sides(self, found: list[tuple[float, float]], min_side: int) -> tuple[int, ...]:
         """One tile side per cluster of face sizes within a factor of 2 of each other.
 
-        A cluster is left out when others exist and it holds under 10 % of the faces, or its
-        median score trails the best cluster's by more than ``CLUSTER_SCORE_GAP``: small tiles
-        over a gallery of large faces find eyes, ears and name strips at scores of 0.5-0.65
-        while the faces score 0.8-0.95, and every extra scale costs a full pass of tiles
-        (the 73 px scale alone is ~450 tiles on a 720p frame)."""
+        A cluster is left out when others exist and it holds under 10 % of the faces or fewer
+        than ``MIN_CLUSTER_FACES``, or its median score trails the best cluster's by more than
+        ``CLUSTER_SCORE_GAP``: small tiles over a gallery of large faces find eyes, ears and
+        name strips at scores of 0.5-0.65 while the faces score 0.8-0.95, and every extra scale
+        costs a full pass of tiles (the 73 px scale alone is ~450 tiles on a 720p frame). One
+        face alone does not buy a scale: on the real classroom pan made dim (a gamma-darkened
+        copy, benchmarks/real_variations.py) the plan frame's 5 faces held one of 14 px, whose
+        48 px tiles took the plan from 176 tiles to 677 and halved the speed for the same faces
+        a frame; a room with many far faces shows several on the plan frame."""
         groups: list[list[tuple[float, float]]] = []
         for size, score in sorted(found, reverse=True):  # anchored on the largest: a group spans its top face's half
             if groups and 2 * size >= groups[-1][0][0]:
@@ -560,7 +565,7 @@ class FaceDetector:
             else:
                 groups.append([(size, score)])
         best = max(float(np.median([sc for _, sc in g])) for g in groups)
-        big = [g for g in groups if len(g) >= 0.1 * len(found)
+        big = [g for g in groups if len(g) >= max(MIN_CLUSTER_FACES, 0.1 * len(found))
                and float(np.median([sc for _, sc in g])) >= best - CLUSTER_SCORE_GAP]
         big = big or [max(groups, key=len)]
         return tuple(sorted({self._side_for([sz for sz, _ in g], min_side) for g in big}))
