@@ -60,6 +60,21 @@ def test_small_faces_are_found_by_tiles(fer_data):
     assert len(found["auto"]) <= len(boxes) + 1  # and they are faces, not texture
 
 
+def test_one_small_face_does_not_buy_a_tile_scale_but_a_row_of_them_does():
+    """The plan's tile sides (one per cluster of face sizes): four faces of 50-65 px and one of
+    14 px (the dim classroom's plan frame) keep to the large faces' tiles; with a second and
+    third far face the small faces' 48 px tiles join them."""
+    detector = FaceDetector(CFG.detector, "auto")
+    try:
+        near = [(65.0, 0.9), (60.0, 0.85), (55.0, 0.8), (50.0, 0.85)]
+        one_far = detector._tile_sides(near + [(14.0, 0.8)], 480)
+        far_row = detector._tile_sides(near + [(14.0, 0.8), (15.0, 0.8), (13.0, 0.75)], 480)
+    finally:
+        detector.close()
+    assert one_far == (172,)  # 3x the typical (median) 57.5 px face
+    assert far_row == (48, 172)
+
+
 def test_detect_command_prints_boxes_as_json(fer_data, tmp_path, capsys):
     test = fer_data.split("PrivateTest")
     face = cv2.resize(test.images[test.labels == 3][0], (160, 160), interpolation=cv2.INTER_CUBIC)
