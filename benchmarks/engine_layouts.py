@@ -61,7 +61,7 @@ from benchmarks._machine import describe  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 # Students in each real clip, counted by eye (../shared/data/real/README.md; the pan: 15-20 in view, ~25 in all).
-REAL_STUDENTS = {"classroom_pan.mp4": "15-25", "one_person_expressions.mp4": "1", "one_person_phone.mp4": "1",
+REAL_STUDENTS = {"classroom_pan.mp4": "~25: 20-30", "one_person_expressions.mp4": "1", "one_person_phone.mp4": "1",
                  "webcam_posed.mp4": "1"}
 SIZES = {"720": (1280, 720), "1080": (1920, 1080), "2160": (3840, 2160)}  # 2160: a 4K screen or camera
 PEER_PYTHON = "/tmp/peer_venv/bin/python"
