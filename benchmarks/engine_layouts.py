@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from benchmarks._machine import describe  # noqa: E402
+from benchmarks._table import print_table  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 # Students in each real clip, counted by eye (../shared/data/real/README.md; the pan: 15-20 in view, ~25 in all).
@@ -288,12 +289,7 @@ def main() -> int:
         cells += [r["fer_recall"] or "-", r["fer_false"] or "-", f"{r['students']} ({r['students_truth']})"]
         cells += [r["kept"] or "-"] if args.reshuffle_at else []
         table.append(cells)
-    widths = [max(len(h), *(len(c[i]) for c in table)) if table else len(h) for i, h in enumerate(head)]
-    print()
-    print(" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
-    print("-|-".join("-" * w for w in widths))
-    for cells in table:
-        print(" | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+    print_table(head, table)
     for note in notes:
         print(f"note: {note}")
     print(f"machine: {machine}")

@@ -34,6 +34,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks._machine import describe  # noqa: E402
+from benchmarks._table import print_table  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 # Students (or faces, for a picture) each file holds, counted by eye: the inclusive range that holds.
@@ -156,12 +157,7 @@ def main() -> int:
                 rows.append([name, variant, size, f"{s.students} ({truth})", "yes" if ok else "NO", speed])
                 print(f"  {name} {variant}: {s.students} students ({truth}) in {s.wall_seconds:.1f} s", flush=True)
     head = ["file", "variant", "size", "students (truth)", "holds", "x real time"]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    print()
-    print(" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
-    print("-|-".join("-" * w for w in widths))
-    for r in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    print_table(head, rows)
     print(f"held: {held} of {len(rows)}")
     print(f"machine: {machine}")
     return 0
