@@ -213,7 +213,8 @@ def main() -> int:
     model = ExpressionModel(args.model)
     model.warm_up()
     print(f"engine model {model.version}; analysis at {args.fps:g} fps; clips of {args.seconds:g} s at 10 fps; "
-          f"box match IoU >= {args.iou:g} or {args.inside:.0%} inside the picture (IoU alone in brackets)" + (f"; reshuffle at {args.reshuffle_at:g} s" if args.reshuffle_at else ""))
+          f"box match IoU >= {args.iou:g} or {args.inside:.0%} inside the picture (IoU alone in brackets)"
+          + (f"; reshuffle at {args.reshuffle_at:g} s" if args.reshuffle_at else ""))
 
     cases = []  # (name, size text, video path, truth or None, students truth text)
     results = []
