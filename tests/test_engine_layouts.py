@@ -56,17 +56,19 @@ def test_a_gallery_family_gives_one_student_per_participant(rows, cols, width, h
     seen = set()  # participants whose face was found at least once
     for t, faces in frames:
         boxes, ids = truth.at(t)
-        found = [sf.face.box for sf in faces]
-        # A box well inside a participant's FER picture is on its face (FER frames some faces small).
-        seen |= {ids[ti] for ti, _, _ in pair_boxes(boxes, found, inside=0.9)}
+        # A box well inside a participant's FER picture is on its face (FER frames some faces small):
+        # counted as benchmarks/engine_layouts.py counts, so a box on a face is neither a miss nor false.
+        pairs = pair_boxes(boxes, [sf.face.box for sf in faces], inside=0.9)
+        seen |= {ids[ti] for ti, _, _ in pairs}
         if t < SETTLE_S:
             continue
-        pairs = pair_boxes(boxes, found)
         hits, misses, false = hits + len(pairs), misses + len(boxes) - len(pairs), false + len(faces) - len(pairs)
     settled = sum(1 for t, _ in frames if t >= SETTLE_S)
     recall = hits / (hits + misses)
     assert recall >= min_recall, f"recall {recall:.2f} on {rows}x{cols} {width}x{height}"
-    assert false / settled <= 0.2, f"{false} false boxes in {settled} frames"
+    # Counted on the face, none of these galleries has a false box (2026-12-05); the benchmark's
+    # worst is 0.17 a frame (4x4 1080p, a box half on a dahlia behind a face).
+    assert false / settled <= 0.1, f"{false} false boxes in {settled} frames"
     students = {sf.student for _, faces in frames for sf in faces}
     # No phantom and no participant split in two; a participant never found has no student.
     assert len(seen) - 2 <= len(students) <= len(seen), f"{len(students)} students, {len(seen)} seen"
