@@ -51,7 +51,7 @@ def _dim(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _compressed(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A stream at a low bit rate: every picture through JPEG at quality 20 (blocks, lost detail)."""
-    ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 20])
+    _, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 20])
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
 

@@ -63,9 +63,8 @@ class FrameFaces:
 
     def with_columns(self, **columns: Sequence) -> FrameFaces:
         """This record with the given columns set; each must have one value per face."""
-        known = {f.name for f in fields(self)} - {"t", "face"}
         for name, values in columns.items():
-            if name not in known:
+            if name not in _COLUMNS:
                 raise ValueError(f"FrameFaces has no column {name!r}")
             if len(values) != len(self):
                 raise ValueError(f"column {name!r} has {len(values)} values for {len(self)} faces")
@@ -87,3 +86,6 @@ class FrameFaces:
 
     def __iter__(self) -> Iterator[StudentFace]:
         return (self[i] for i in range(len(self)))
+
+
+_COLUMNS = frozenset(f.name for f in fields(FrameFaces)) - {"t", "face"}  # what stages add

@@ -317,10 +317,12 @@ def run(source: Source, db_url: str, cfg: EngineConfig, options: RunOptions | No
                     recorded = clock()
                     analyzer.timings["record"] += recorded - analysed
                     if video or preview:
-                        marks = marks_for([s.face for s in students], [recorder.label(s.student) for s in students],
-                                          [s.scored.emotion for s in students], [s.scored.engagement for s in students])
+                        # The record's columns as they are: no row objects built for the drawing.
+                        emotions = [s.emotion for s in students.scored]
+                        marks = marks_for(list(students.face), [recorder.label(s) for s in students.student],
+                                          emotions, [s.engagement for s in students.scored])
                         if video:
-                            video.write(frame.image, marks, [s.scored.emotion for s in students])
+                            video.write(frame.image, marks, emotions)
                         if preview:
                             preview.write(frame.image, marks)
                         analyzer.timings["annotate"] += clock() - recorded
